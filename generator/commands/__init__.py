@@ -1,0 +1,1 @@
+"""One module per command: configure(subparsers) registers flags, run(args) does the work."""

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from generator.cli import directory_option
+
+
+def configure(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "render", help="write cloud-init/<node>/ seeds and the gitops/ tree from cluster.yaml"
+    )
+    directory_option(parser)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if anything would change"
+    )
+    mode.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from generator import config, files, render_cmd
+
+    loaded = config.load(args.directory)
+    for warning in loaded.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    changes = render_cmd.plan_render(args.directory, loaded.cluster, create_secrets=not args.check)
+    pending = [c for c in changes.diff if c.change is not files.Change.IDENTICAL]
+    for item in changes.diff:
+        if item.change is not files.Change.IDENTICAL or not (args.check or args.dry_run):
+            print(f"{item.change.value:9} {item.path}")
+    if args.check:
+        print(f"{len(pending)} file(s) would change" if pending else "rendered files are up to date")
+        return 1 if pending else 0
+    if args.dry_run:
+        print(f"{len(pending)} file(s) would change; nothing written (dry run)")
+        return 0
+    render_cmd.apply_render(args.directory, changes)
+    counts = {c: sum(1 for i in changes.diff if i.change is c) for c in files.Change}
+    print(", ".join(f"{n} {c.value}" for c, n in counts.items() if n) or "nothing rendered")
+    return 0

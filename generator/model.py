@@ -1,0 +1,153 @@
+"""Frozen, typed view of a validated cluster.yaml. Later stages never see raw dicts."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["server", "agent"]
+SeedMethod = Literal["iso", "snippets"]
+CloneMode = Literal["linked", "full"]
+
+IPv4 = ipaddress.IPv4Address
+Net4 = ipaddress.IPv4Network
+
+
+@dataclass(frozen=True)
+class Git:
+    url: str
+    branch: str
+    private: bool
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    name: str
+    domain: str
+    k3s_version: str
+    git: Git
+    flannel_backend: str
+    cluster_cidr: Net4
+    service_cidr: Net4
+    datastore_endpoint: str | None
+
+
+@dataclass(frozen=True)
+class Network:
+    cidr: Net4
+    gateway: IPv4
+    dns: tuple[IPv4, ...]
+    search_domain: str
+    api_vip: IPv4 | None
+    metallb_start: IPv4
+    metallb_end: IPv4
+
+    @property
+    def prefix(self) -> int:
+        return self.cidr.prefixlen
+
+    @property
+    def metallb_range(self) -> str:
+        return f"{self.metallb_start}-{self.metallb_end}"
+
+
+@dataclass(frozen=True)
+class Proxmox:
+    host: str
+    port: int
+    node: str
+    token_id: str
+    verify_tls: bool
+    ca_file: str | None
+    template_vmid: int
+    storage: str
+    seed_storage: str
+    seed_method: SeedMethod
+    bridge: str
+    clone: CloneMode
+    parallel: int
+    ssh_user: str
+    ssh_port: int
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    role: Role
+    vmid: int
+    ip: IPv4
+    cores: int
+    memory: int  # MiB
+    disk: int  # GiB
+    proxmox_node: str | None = None
+
+    @property
+    def is_server(self) -> bool:
+        return self.role == "server"
+
+
+@dataclass(frozen=True)
+class Component:
+    enabled: bool
+    version: str | None = None
+    # Extra Helm values from cluster.yaml, merged over ours (plain nested data).
+    values: dict[str, Any] = field(default_factory=dict, hash=False)
+    # Component-specific settings (traefik.ip, cert_manager.issuer, ...).
+    options: dict[str, Any] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class Components:
+    traefik: Component
+    metallb: Component
+    longhorn: Component
+    monitoring: Component
+    cert_manager: Component
+    whoami: Component
+
+    def enabled_names(self) -> tuple[str, ...]:
+        return tuple(name for name in COMPONENT_NAMES if getattr(self, name).enabled)
+
+
+COMPONENT_NAMES = ("traefik", "metallb", "longhorn", "monitoring", "cert_manager", "whoami")
+
+
+@dataclass(frozen=True)
+class VMSettings:
+    user: str
+    timezone: str
+    locale: str
+    upgrade_packages: bool
+
+
+@dataclass(frozen=True)
+class Cluster:
+    cluster: ClusterInfo
+    network: Network
+    proxmox: Proxmox
+    ssh_authorized_keys: tuple[str, ...]
+    vm: VMSettings
+    nodes: tuple[Node, ...]
+    components: Components
+
+    @property
+    def name(self) -> str:
+        return self.cluster.name
+
+    @property
+    def servers(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if n.is_server)
+
+    @property
+    def agents(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if not n.is_server)
+
+    @property
+    def first_server(self) -> Node:
+        return self.servers[0]
+
+    @property
+    def api_host(self) -> IPv4:
+        """Where joiners and kubeconfigs point: the VIP, or the single server's IP."""
+        return self.network.api_vip or self.first_server.ip

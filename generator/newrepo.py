@@ -1,0 +1,45 @@
+"""`new`: scaffold, validate, make secrets, render, git init — all or nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator import config, files, gitrepo, scaffold, secrets
+from generator.render import render_all
+
+
+@dataclass(frozen=True)
+class NewRepo:
+    file_count: int
+    committed: bool
+    warnings: tuple[str, ...]
+
+
+def create(
+    target: Path, answers_file: Path | None, no_input: bool, use_git: bool, home: Path
+) -> NewRepo:
+    scaffold.ensure_empty(target)
+    answers = scaffold.read_answers(answers_file) if answers_file else {}
+    answers.setdefault("ssh_public_key", scaffold.default_ssh_key(home))
+    made = scaffold.generate(target, answers, no_input)
+    try:
+        loaded = config.load(made)
+        store = secrets.create(made)
+        rendered = render_all(loaded.cluster, store)
+        files.apply(made, rendered, files.diff(made, rendered))
+        warnings = list(loaded.warnings)
+        committed = False
+        if use_git and gitrepo.available():
+            gitrepo.init_and_commit(made, "homelab-gen: new cluster repo")
+            committed = True
+        elif use_git:
+            warnings.append("git: not installed (install git, then run 'git init' here)")
+        scaffold.ensure_empty(target)
+        scaffold.place(made, target)
+    except BaseException:
+        scaffold.discard(made)
+        raise
+    count = sum(1 for p in target.rglob("*") if p.is_file() and ".git" not in p.parts)
+    return NewRepo(count, committed, tuple(warnings))
+

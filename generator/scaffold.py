@@ -1,0 +1,110 @@
+"""`new`: run the cookiecutter scaffold into an empty folder. The only cookiecutter user."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from generator import resources, yamlio
+from generator.errors import ConfigError, HomelabError
+
+TEMPLATE = "cluster"
+
+
+def default_ssh_key(home: Path) -> str:
+    key = home / ".ssh" / "id_ed25519.pub"
+    try:
+        return key.read_text().strip()
+    except OSError:
+        return ""
+
+
+def read_answers(path: Path) -> dict[str, Any]:
+    """An answers file is a YAML mapping of question names to values."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise HomelabError(f"{path}: cannot read answers: {exc.strerror}", "check the path") from None
+    data = yamlio.to_plain(yamlio.load_text(text, str(path)))
+    if not isinstance(data, dict):
+        raise ConfigError(["(top level): expected a mapping of question: answer"], str(path))
+    known = questions()
+    unknown = [k for k in data if k not in known]
+    if unknown:
+        import difflib
+
+        problems = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, list(known), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
+            problems.append(f"{key}: unknown question ({hint})")
+        raise ConfigError(problems, str(path))
+    return {k: _as_answer(v) for k, v in data.items()}
+
+
+def _as_answer(value: Any) -> Any:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return value
+    return str(value)
+
+
+def questions() -> dict[str, Any]:
+    import json
+
+    path = resources.data_dir("templates") / TEMPLATE / "cookiecutter.json"
+    spec: dict[str, Any] = json.loads(path.read_text())
+    return {k: v for k, v in spec.items() if not k.startswith("_")}
+
+
+def ensure_empty(target: Path) -> None:
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise HomelabError(
+            f"{target} exists and is not empty",
+            "choose a new folder; homelab-gen never overwrites files it did not make",
+        )
+
+
+def generate(target: Path, answers: dict[str, Any], no_input: bool) -> Path:
+    """Run cookiecutter into a temp folder beside TARGET and return what it made.
+
+    The caller validates and finishes the tree there, then calls `place`: a failed `new`
+    leaves nothing behind.
+    """
+    from cookiecutter.exceptions import CookiecutterException
+    from cookiecutter.main import cookiecutter
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        made = cookiecutter(
+            str(resources.data_dir("templates") / TEMPLATE),
+            no_input=no_input,
+            extra_context=answers,
+            output_dir=str(work),
+            accept_hooks=False,
+        )
+    except CookiecutterException as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        raise HomelabError(f"the scaffold failed: {exc}", "check the answers given") from None
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return Path(made)
+
+
+def discard(made: Path) -> None:
+    shutil.rmtree(made.parent, ignore_errors=True)
+
+
+def place(made: Path, target: Path) -> None:
+    """Move the finished tree into TARGET (new, or an empty folder)."""
+    if target.exists():
+        for entry in made.iterdir():
+            entry.rename(target / entry.name)
+    else:
+        made.rename(target)
+    discard(made)

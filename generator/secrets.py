@@ -1,0 +1,98 @@
+"""The secrets store: a git-ignored, mode-0600 YAML file beside cluster.yaml.
+
+Generated secrets (K3s token, Grafana password) are made once and never change, because
+nodes that already joined keep the old token. User-supplied ones (deploy key, DNS token,
+datastore password) are added by hand and read here.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as _random
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from generator import files, yamlio
+from generator.errors import ConfigError, HomelabError
+
+STORE = f"{files.STATE_DIR}/secrets.yaml"
+GENERATED = ("k3s_token", "grafana_admin_password")
+SUPPLIED = ("git_deploy_key", "git_token", "datastore_password", "dns_api_token", "proxmox_token")
+HEADER = (
+    "# homelab-gen secrets: never commit this file (it is git-ignored, mode 0600).\n"
+    "# Back it up: nodes that already joined need this k3s_token to rejoin.\n"
+    "# Optional keys you may add: " + ", ".join(SUPPLIED) + "\n"
+)
+
+
+@dataclass(frozen=True)
+class Secrets:
+    k3s_token: str
+    grafana_admin_password: str
+    git_deploy_key: str | None = None
+    git_token: str | None = None
+    datastore_password: str | None = None
+    dns_api_token: str | None = None
+    proxmox_token: str | None = None
+
+    def values(self) -> tuple[str, ...]:
+        """Every secret value present, for leak checks."""
+        return tuple(v for f in fields(self) if (v := getattr(self, f.name)))
+
+
+def store_path(directory: Path) -> Path:
+    return directory / STORE
+
+
+def generate() -> dict[str, str]:
+    # K3s accepts any string as a pre-shared token; 32 random bytes in hex is plenty.
+    return {"k3s_token": _random.token_hex(32), "grafana_admin_password": _random.token_urlsafe(18)}
+
+
+def create(directory: Path) -> Secrets:
+    """Write a new store; refuse to replace one, since that would orphan joined nodes."""
+    path = store_path(directory)
+    if path.exists():
+        raise HomelabError(f"{path} already exists", "keep it; it holds the cluster's join token")
+    values = generate()
+    _write(path, values)
+    return Secrets(**values)
+
+
+def load(directory: Path) -> Secrets:
+    path = store_path(directory)
+    text = files.read_text(
+        path, what="secrets store", hint="restore it from your backup; 'homelab-gen new' makes one"
+    )
+    data = yamlio.to_plain(yamlio.load_text(text, str(path))) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(["(top level): expected a mapping of name: value"], str(path))
+    known = {f.name for f in fields(Secrets)}
+    problems = [f"{k}: unknown secret (known: {', '.join(sorted(known))})" for k in data if k not in known]
+    problems += [f"{k}: is required (restore it from your backup)" for k in GENERATED if not data.get(k)]
+    problems += [f"{k}: expected a string" for k, v in data.items() if v is not None and not isinstance(v, str)]
+    if problems:
+        raise ConfigError(problems, str(path))
+    _tighten(path)
+    env_token = os.environ.get("HOMELAB_GEN_PVE_TOKEN")
+    if env_token:
+        data["proxmox_token"] = env_token
+    return Secrets(**data)
+
+
+def load_or_create(directory: Path, seeds_exist: bool) -> Secrets:
+    """A fresh repo gets a store; a repo with rendered seeds must keep its old one."""
+    if store_path(directory).exists() or seeds_exist:
+        return load(directory)
+    return create(directory)
+
+
+def _write(path: Path, values: dict[str, str]) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    files.write_atomic(path, HEADER + yamlio.dump_text(values), mode=0o600)
+
+
+def _tighten(path: Path) -> None:
+    """A store copied around with a looser mode is put back to 0600."""
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)

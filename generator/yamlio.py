@@ -1,0 +1,92 @@
+"""The project's one way to read and write YAML (ruamel.yaml, configured once)."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from generator.errors import ConfigError
+
+
+def _round_trip() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    yaml.preserve_quotes = True
+    return yaml
+
+
+# Consumers (cloud-init's PyYAML, Kubernetes' go-yaml) read YAML 1.1, where these plain
+# scalars are booleans, nulls or numbers; ruamel writes YAML 1.2, so quote them ourselves.
+_YAML11_AMBIGUOUS = re.compile(
+    r"^(?:y|yes|n|no|true|false|on|off|null|~|"
+    r"[-+]?(?:\d[\d_]*)?(?:\.\d*)?(?:[eE][-+]?\d+)?|"
+    r"[-+]?\d[\d_]*(?::[0-5]?\d)+(?:\.\d*)?|[-+]?\.(?:inf|nan)|0x[0-9a-f_]+|0b[01_]+)$",
+    re.IGNORECASE,
+)
+
+
+def _represent_str(representer: Any, data: str) -> Any:
+    if "\n" in data:
+        return representer.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+    style = "'" if _YAML11_AMBIGUOUS.match(data) else None
+    return representer.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+def _safe_dumper() -> YAML:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.representer.add_representer(str, _represent_str)
+    yaml.representer.sort_base_mapping_type_on_output = False
+    yaml.default_flow_style = False
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    return yaml
+
+
+def load_text(text: str, source: str) -> Any:
+    """Parse YAML keeping comments and order, so a user's edits survive a rewrite."""
+    try:
+        return _round_trip().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
+        raise ConfigError(
+            [f"{where}: {exc.problem} (fix the YAML syntax there)"], source=source
+        ) from None
+    except YAMLError as exc:
+        raise ConfigError([f"not valid YAML: {exc} (fix the YAML syntax)"], source=source) from None
+
+
+def dump_text(data: Any) -> str:
+    """Deterministic block-style YAML for plain data (dicts keep insertion order)."""
+    stream = io.StringIO()
+    _safe_dumper().dump(data, stream)
+    return stream.getvalue()
+
+
+def dump_documents(documents: list[Any]) -> str:
+    stream = io.StringIO()
+    _safe_dumper().dump_all(documents, stream)
+    return stream.getvalue()
+
+
+def load_all_plain(text: str) -> list[Any]:
+    """Plain-data parse of a (multi-document) YAML text; used to re-read rendered output."""
+    return [doc for doc in YAML(typ="safe", pure=True).load_all(text) if doc is not None]
+
+
+def to_plain(node: Any) -> Any:
+    """Turn ruamel's commented containers into plain dicts, lists and scalars."""
+    if isinstance(node, dict):
+        return {str(k): to_plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [to_plain(v) for v in node]
+    if isinstance(node, bool | int | float) or node is None:
+        return node
+    if isinstance(node, str):
+        return str(node)
+    return node
