@@ -39,9 +39,12 @@ def _represent_str(representer: Any, data: str) -> Any:
 
 def _safe_dumper() -> YAML:
     yaml = YAML(typ="safe", pure=True)
+    # Set before the representer exists: it copies the setting once, when first made.
+    yaml.default_flow_style = False
     yaml.representer.add_representer(str, _represent_str)
     yaml.representer.sort_base_mapping_type_on_output = False
-    yaml.default_flow_style = False
+    # A value used twice (a shared list) must be written twice, not as an &anchor.
+    yaml.representer.ignore_aliases = lambda data: True
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.width = 4096
     return yaml
