@@ -1,0 +1,138 @@
+"""K3s on a node: its config.yaml as plain data, and the unit that installs it until it works.
+
+Every key written here must be a real K3s flag for the node's role: K3s only logs unknown
+keys and carries on, so a typo would fail silently.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from generator import monitoring, naming
+from generator.errors import HomelabError
+from generator.model import Cluster, Node
+from generator.render.templating import render_template
+from generator.secrets import Secrets
+
+API_PORT = 6443
+INSTALLER_BASE = "https://raw.githubusercontent.com/k3s-io/k3s"
+CONFIG_PATH = "/etc/rancher/k3s/config.yaml"
+INSTALL_SCRIPT_PATH = "/usr/local/sbin/homelab-gen-k3s-install"
+INSTALL_UNIT = "homelab-gen-k3s-install.service"
+INSTALL_UNIT_PATH = f"/etc/systemd/system/{INSTALL_UNIT}"
+# Written once install.sh succeeded; the unit is skipped on later boots.
+INSTALLED_MARKER = "/var/lib/homelab-gen/k3s-installed"
+
+
+def server_url(cluster: Cluster) -> str:
+    return f"https://{cluster.api_host}:{API_PORT}"
+
+
+def tls_sans(cluster: Cluster) -> list[str]:
+    """Identical on every server, so any of them can serve the VIP and the API name."""
+    return [str(cluster.api_host), naming.api_dns_name(cluster)]
+
+
+def disabled_addons(cluster: Cluster) -> list[str]:
+    """K3s's bundled copies step aside for the ones Flux installs."""
+    comps = cluster.components
+    return [
+        name
+        for name, on in (("traefik", comps.traefik.enabled), ("servicelb", comps.metallb.enabled))
+        if on
+    ]
+
+
+def datastore_url(cluster: Cluster, secrets: Secrets) -> str | None:
+    """The external datastore endpoint with the password from the secrets store put back in."""
+    endpoint = cluster.cluster.datastore_endpoint
+    if endpoint is None or not secrets.datastore_password:
+        return endpoint
+    scheme, _, rest = endpoint.partition("://")
+    user, at, host = rest.partition("@")
+    if not at:
+        raise HomelabError(
+            "cluster.datastore_endpoint has no user part to attach datastore_password to",
+            "write it as scheme://user@host/...,"
+            " or remove datastore_password from the secrets store",
+        )
+    # Postgres reads a URL (so percent-encode); MySQL's DSN takes the password as is.
+    password = (
+        secrets.datastore_password
+        if scheme == "mysql"
+        else quote(secrets.datastore_password, safe="")
+    )
+    return f"{scheme}://{user}:{password}{at}{host}"
+
+
+def server_wide_settings(cluster: Cluster, secrets: Secrets) -> dict[str, Any]:
+    """Settings every server must agree on; a mismatch stops a server from joining."""
+    info = cluster.cluster
+    settings: dict[str, Any] = {
+        "tls-san": tls_sans(cluster),
+        "write-kubeconfig-mode": "0600",
+        "cluster-cidr": str(info.cluster_cidr),
+        "service-cidr": str(info.service_cidr),
+        "flannel-backend": info.flannel_backend,
+    }
+    disable = disabled_addons(cluster)
+    if disable:
+        settings["disable"] = disable
+    endpoint = datastore_url(cluster, secrets)
+    if endpoint is not None:
+        settings["datastore-endpoint"] = endpoint
+    if cluster.components.monitoring.enabled:
+        settings.update(monitoring.SERVER_METRICS_CONFIG)
+    return settings
+
+
+def join_settings(cluster: Cluster, node: Node) -> dict[str, Any]:
+    """The first server starts embedded etcd; every other node joins through the API host."""
+    if node.is_server and cluster.cluster.datastore_endpoint is not None:
+        return {}  # every server talks to the external datastore; none joins through another
+    if node == cluster.first_server:
+        return {"cluster-init": True}
+    return {"server": server_url(cluster)}
+
+
+def k3s_config(cluster: Cluster, secrets: Secrets, node: Node) -> dict[str, Any]:
+    """/etc/rancher/k3s/config.yaml for one node, as plain data."""
+    config: dict[str, Any] = {"token": secrets.k3s_token, **join_settings(cluster, node)}
+    config["node-name"] = node.name
+    config["node-ip"] = str(node.ip)
+    if node.is_server:
+        config.update(server_wide_settings(cluster, secrets))
+    if cluster.components.monitoring.enabled:
+        config.update(monitoring.NODE_METRICS_CONFIG)
+    return config
+
+
+def service_name(node: Node) -> str:
+    return "k3s" if node.is_server else "k3s-agent"
+
+
+def install_script(cluster: Cluster, node: Node) -> str:
+    """One install attempt; it fails fast so systemd can retry it with backoff."""
+    version = cluster.cluster.k3s_version
+    return render_template(
+        "cloud-init",
+        "k3s-install.sh.j2",
+        version=version,
+        # The installer from the release's own tag, so the script is pinned like the binary.
+        installer_url=f"{INSTALLER_BASE}/{quote(version, safe='')}/install.sh",
+        exec_mode="server" if node.is_server else "agent",
+        service=service_name(node),
+        marker=INSTALLED_MARKER,
+    )
+
+
+def install_unit(cluster: Cluster, node: Node) -> str:
+    return render_template(
+        "cloud-init",
+        "k3s-install.service.j2",
+        version=cluster.cluster.k3s_version,
+        role=node.role,
+        script=INSTALL_SCRIPT_PATH,
+        marker=INSTALLED_MARKER,
+    )
