@@ -1,0 +1,204 @@
+"""The fake's world as plain data: nodes, storages, VMs, tasks, faults, latencies, calls.
+
+Tests build or edit a PveState directly (add a VM, drop a privilege, queue a fault) and
+read it back to assert what Proxmox would hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+TOKEN_ID = "homelab@pve!homelab-gen"
+TEMPLATE_VMID = 9000
+FOREIGN_VMID = 100
+
+# What `pveum` would grant the role recommended in the README (PVE 9 privilege names).
+VM_PRIVS = (
+    "VM.Allocate",
+    "VM.Audit",
+    "VM.Clone",
+    "VM.Config.CDROM",
+    "VM.Config.CPU",
+    "VM.Config.Cloudinit",
+    "VM.Config.Disk",
+    "VM.Config.HWType",
+    "VM.Config.Memory",
+    "VM.Config.Network",
+    "VM.Config.Options",
+    "VM.PowerMgmt",
+    "VM.GuestAgent.Audit",
+    "VM.GuestAgent.Unrestricted",
+)
+STORAGE_PRIVS = ("Datastore.AllocateSpace", "Datastore.AllocateTemplate", "Datastore.Audit")
+
+
+@dataclass
+class Storage:
+    content: set[str]
+    type: str = "dir"
+    path: str | None = "/var/lib/vz"
+    total: int = 100 * 2**30
+    avail: int = 80 * 2**30
+    shared: bool = False
+    # volid -> {"content": ..., "size": ..., "data": bytes}
+    volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class NodeState:
+    storages: dict[str, Storage]
+    bridges: list[str] = field(default_factory=lambda: ["vmbr0"])
+    memory_total: int = 64 * 2**30
+    memory_free: int = 48 * 2**30
+
+
+@dataclass
+class Vm:
+    vmid: int
+    node: str
+    config: dict[str, Any]
+    status: str = "stopped"
+
+    @property
+    def is_template(self) -> bool:
+        return str(self.config.get("template", 0)) == "1"
+
+
+@dataclass
+class Task:
+    upid: str
+    node: str
+    type: str
+    id: str
+    user: str
+    starttime: int
+    status: str = "running"
+    exitstatus: str | None = None
+
+
+@dataclass
+class Fault:
+    """Make the next matching call fail. kind: "500", "reset" (the call takes effect but the
+    connection drops before the answer), "lock" (a lock "got timeout" error), "task" (the
+    call answers a UPID whose task fails), "noupid" ("got no worker upid")."""
+
+    step: str  # upload, clone, config, resize, start, stop, delete, or any
+    kind: str
+    vmid: int | None = None
+    times: int = 1
+
+
+@dataclass
+class Latency:
+    """Seconds. Tasks take their step's duration; the storage lock admits `clone_slots`
+    clones at once and a clone waiting longer than `lock_timeout` fails like PVE's."""
+
+    request: float = 0.0
+    clone: float = 0.03
+    config: float = 0.005
+    resize: float = 0.005
+    start: float = 0.01
+    stop: float = 0.005
+    delete: float = 0.005
+    upload: float = 0.005
+    clone_slots: int = 2
+    lock_timeout: float = 10.0
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    params: dict[str, str]
+    status: int = 0
+
+    @property
+    def mutating(self) -> bool:
+        return self.method != "GET"
+
+
+@dataclass
+class PveState:
+    token_secret: str
+    version: str = "9.1.1"
+    token_id: str = TOKEN_ID
+    permissions: dict[str, dict[str, int]] = field(default_factory=dict)
+    nodes: dict[str, NodeState] = field(default_factory=dict)
+    vms: dict[int, Vm] = field(default_factory=dict)
+    tasks: dict[str, Task] = field(default_factory=dict)
+    faults: list[Fault] = field(default_factory=list)
+    latency: Latency = field(default_factory=Latency)
+    calls: list[Call] = field(default_factory=list)
+
+    @property
+    def release(self) -> str:
+        return ".".join(self.version.split(".")[:2])
+
+    def mutating_calls(self) -> list[Call]:
+        return [c for c in self.calls if c.mutating]
+
+    def storage(self, node: str, name: str) -> Storage:
+        return self.nodes[node].storages[name]
+
+
+def template_config(machine: str | None = None) -> dict[str, Any]:
+    """A cloud-image template as `homelab-gen template` (or a user) would make it."""
+    config: dict[str, Any] = {
+        "name": "debian-12-cloud",
+        "template": 1,
+        "cores": 2,
+        "memory": "2048",
+        "agent": "1",
+        "ostype": "l26",
+        "scsihw": "virtio-scsi-pci",
+        "scsi0": "local-lvm:base-9000-disk-0,size=3G",
+        "ide2": "local-lvm:vm-9000-cloudinit,media=cdrom",
+        "boot": "order=scsi0",
+        "serial0": "socket",
+        "vga": "serial0",
+        "net0": "virtio=BC:24:11:00:00:01,bridge=vmbr0",
+        "tags": "debian-12;template",
+        "description": "Debian 12 cloud image",
+    }
+    if machine:
+        config["machine"] = machine
+    return config
+
+
+def full_permissions() -> dict[str, dict[str, int]]:
+    return {
+        "/vms": dict.fromkeys(VM_PRIVS, 1),
+        "/storage": dict.fromkeys(STORAGE_PRIVS, 1),
+        "/sdn/zones/localnetwork": {"SDN.Use": 1},
+        "/nodes": {"Sys.Audit": 1},
+    }
+
+
+def default_state(token_secret: str, snippets: bool = False) -> PveState:
+    """One node `pve`: storages `local` (dir) and `local-lvm`, bridge vmbr0, template 9000
+    and a foreign, running VM 100 that homelab-gen must never touch."""
+    local_content = {"iso", "vztmpl", "backup", "import"} | ({"snippets"} if snippets else set())
+    node = NodeState(
+        storages={
+            "local": Storage(content=local_content),
+            "local-lvm": Storage(content={"images", "rootdir"}, type="lvmthin", path=None),
+        }
+    )
+    state = PveState(token_secret=token_secret, permissions=full_permissions(), nodes={"pve": node})
+    state.vms[TEMPLATE_VMID] = Vm(TEMPLATE_VMID, "pve", template_config())
+    state.vms[FOREIGN_VMID] = Vm(
+        FOREIGN_VMID,
+        "pve",
+        {
+            "name": "pihole",
+            "cores": 1,
+            "memory": "1024",
+            "scsi0": "local-lvm:vm-100-disk-0,size=8G",
+            "net0": "virtio=BC:24:11:AA:AA:AA,bridge=vmbr0",
+            "tags": "dns",
+            "description": "my DNS server",
+        },
+        status="running",
+    )
+    return state
