@@ -96,11 +96,21 @@ def join_settings(cluster: Cluster, node: Node) -> dict[str, Any]:
     return {"server": server_url(cluster)}
 
 
-def k3s_config(cluster: Cluster, secrets: Secrets, node: Node) -> dict[str, Any]:
-    """/etc/rancher/k3s/config.yaml for one node, as plain data."""
+def k3s_config(
+    cluster: Cluster,
+    secrets: Secrets,
+    node: Node,
+    node_name: str | None = None,
+    node_ip: str | None = None,
+) -> dict[str, Any]:
+    """/etc/rancher/k3s/config.yaml for one node, as plain data.
+
+    node_name and node_ip stand in for the node's own when a seed is rendered once per role
+    and then filled in per node.
+    """
     config: dict[str, Any] = {"token": secrets.k3s_token, **join_settings(cluster, node)}
-    config["node-name"] = node.name
-    config["node-ip"] = str(node.ip)
+    config["node-name"] = node.name if node_name is None else node_name
+    config["node-ip"] = str(node.ip) if node_ip is None else node_ip
     if node.is_server:
         config.update(server_wide_settings(cluster, secrets))
     if cluster.components.monitoring.enabled:

@@ -7,6 +7,8 @@ only, which is written mode 0600 and git-ignored.
 
 from __future__ import annotations
 
+import re
+from dataclasses import asdict, astuple, dataclass
 from typing import Any
 
 from generator import naming, yamlio
@@ -33,24 +35,91 @@ blacklist {{
 """
 
 
+@dataclass(frozen=True)
+class Host:
+    """Everything in a seed that differs from one node of a role to the next, as text."""
+
+    name: str
+    fqdn: str
+    ip: str
+    address: str  # ip/prefix
+    mac: str
+    instance_id: str
+
+    def is_plain(self) -> bool:
+        """True when every value prints as the same bare YAML scalar wherever it lands."""
+        return all(
+            _PLAIN.match(value) and not yamlio._YAML11_AMBIGUOUS.match(value)
+            for value in astuple(self)
+        )
+
+    def fill(self, text: str) -> str:
+        for field_name, value in asdict(self).items():
+            text = text.replace(getattr(STAND_IN, field_name), value)
+        return text
+
+
+_PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*(?::[A-Za-z0-9._/-]+)*$")
+# Bare words that no cluster.yaml value can contain; the role's seed is rendered once with
+# them and then filled in per node, so 500 agents cost one YAML dump, not 500.
+STAND_IN = Host(
+    name="hlgq7standinname",
+    fqdn="hlgq7standinfqdn",
+    ip="hlgq7standinip",
+    address="hlgq7standinaddress",
+    mac="hlgq7standinmac",
+    instance_id="hlgq7standininstance",
+)
+
+
+def host_facts(cluster: Cluster, node: Node) -> Host:
+    return Host(
+        name=node.name,
+        fqdn=naming.fqdn(cluster, node),
+        ip=str(node.ip),
+        address=f"{node.ip}/{cluster.network.prefix}",
+        mac=naming.node_mac(cluster.name, node.name).lower(),
+        instance_id=naming.instance_id(cluster, node),
+    )
+
+
 def render_seeds(cluster: Cluster, secrets: Secrets) -> dict[str, RenderedFile]:
     """`cloud-init/<node>/{user-data,meta-data,network-config}` for every node."""
     out: dict[str, RenderedFile] = {}
+    per_role: dict[str, dict[str, str]] = {}
     for node in cluster.nodes:
-        for name, text in node_seed(cluster, secrets, node).items():
+        for name, text in _seed_from_role(cluster, secrets, node, per_role).items():
             out[f"{SEED_DIR}/{node.name}/{name}"] = RenderedFile(text, secret=name == "user-data")
     return out
 
 
 def node_seed(cluster: Cluster, secrets: Secrets, node: Node) -> dict[str, str]:
     """The three NoCloud texts for one node, keyed by their file names."""
-    seed = {
-        "user-data": user_data(cluster, secrets, node),
-        "meta-data": meta_data(cluster, node),
-        "network-config": network_config(cluster, node),
-    }
+    seed = _render_seed(cluster, secrets, node, host_facts(cluster, node))
     check_size(node, seed)
     return seed
+
+
+def _seed_from_role(
+    cluster: Cluster, secrets: Secrets, node: Node, per_role: dict[str, dict[str, str]]
+) -> dict[str, str]:
+    """node_seed, byte for byte, but filled in from one render per role where that is safe."""
+    host = host_facts(cluster, node)
+    if node == cluster.first_server or not host.is_plain():
+        return node_seed(cluster, secrets, node)
+    if node.role not in per_role:
+        per_role[node.role] = _render_seed(cluster, secrets, node, STAND_IN)
+    seed = {name: host.fill(text) for name, text in per_role[node.role].items()}
+    check_size(node, seed)
+    return seed
+
+
+def _render_seed(cluster: Cluster, secrets: Secrets, node: Node, host: Host) -> dict[str, str]:
+    return {
+        "user-data": user_data(cluster, secrets, node, host),
+        "meta-data": meta_data(host),
+        "network-config": network_config(cluster, host),
+    }
 
 
 def check_size(node: Node, seed: dict[str, str]) -> None:
@@ -68,26 +137,26 @@ def check_size(node: Node, seed: dict[str, str]) -> None:
         )
 
 
-def meta_data(cluster: Cluster, node: Node) -> str:
-    data = {"instance-id": naming.instance_id(cluster, node), "local-hostname": node.name}
+def meta_data(host: Host) -> str:
+    data = {"instance-id": host.instance_id, "local-hostname": host.name}
     return render_template(SEED_DIR, "meta-data.yaml.j2", data=data)
 
 
-def network_data(cluster: Cluster, node: Node) -> dict[str, Any]:
+def network_data(cluster: Cluster, host: Host) -> dict[str, Any]:
     """Netplan-style v2, matched by MAC; `0.0.0.0/0` because cloud-init 22.4's ifupdown
     renderer rejects `to: default` and then brings up no network at all."""
     net = cluster.network
     nic = {
-        "match": {"macaddress": naming.node_mac(cluster.name, node.name).lower()},
-        "addresses": [f"{node.ip}/{net.prefix}"],
+        "match": {"macaddress": host.mac},
+        "addresses": [host.address],
         "routes": [{"to": "0.0.0.0/0", "via": str(net.gateway)}],
         "nameservers": {"addresses": [str(d) for d in net.dns], "search": [net.search_domain]},
     }
     return {"network": {"version": 2, "ethernets": {NIC_ID: nic}}}
 
 
-def network_config(cluster: Cluster, node: Node) -> str:
-    return render_template(SEED_DIR, "network-config.yaml.j2", data=network_data(cluster, node))
+def network_config(cluster: Cluster, host: Host) -> str:
+    return render_template(SEED_DIR, "network-config.yaml.j2", data=network_data(cluster, host))
 
 
 def packages(cluster: Cluster) -> list[str]:
@@ -101,8 +170,9 @@ def write_file(path: str, content: str, permissions: str) -> dict[str, str]:
     return {"path": path, "owner": "root:root", "permissions": permissions, "content": content}
 
 
-def k3s_files(cluster: Cluster, secrets: Secrets, node: Node) -> list[dict[str, str]]:
-    config = f"{HEADER}\n{yamlio.dump_text(k3s.k3s_config(cluster, secrets, node))}"
+def k3s_files(cluster: Cluster, secrets: Secrets, node: Node, host: Host) -> list[dict[str, str]]:
+    settings = k3s.k3s_config(cluster, secrets, node, node_name=host.name, node_ip=host.ip)
+    config = f"{HEADER}\n{yamlio.dump_text(settings)}"
     found = [
         write_file(k3s.CONFIG_PATH, config, "0600"),
         write_file(k3s.INSTALL_SCRIPT_PATH, k3s.install_script(cluster, node), "0755"),
@@ -139,13 +209,13 @@ def login_user(cluster: Cluster) -> dict[str, Any]:
     }
 
 
-def user_data_dict(cluster: Cluster, secrets: Secrets, node: Node) -> dict[str, Any]:
-    files = k3s_files(cluster, secrets, node)
+def user_data_dict(cluster: Cluster, secrets: Secrets, node: Node, host: Host) -> dict[str, Any]:
+    files = k3s_files(cluster, secrets, node, host)
     if cluster.components.longhorn.enabled:
         files.append(write_file(MULTIPATH_BLACKLIST_PATH, MULTIPATH_BLACKLIST, "0644"))
     return {
-        "hostname": node.name,
-        "fqdn": naming.fqdn(cluster, node),
+        "hostname": host.name,
+        "fqdn": host.fqdn,
         "prefer_fqdn_over_hostname": False,
         "manage_etc_hosts": True,
         "locale": cluster.vm.locale,
@@ -161,7 +231,6 @@ def user_data_dict(cluster: Cluster, secrets: Secrets, node: Node) -> dict[str, 
     }
 
 
-def user_data(cluster: Cluster, secrets: Secrets, node: Node) -> str:
-    return render_template(
-        SEED_DIR, "user-data.yaml.j2", data=user_data_dict(cluster, secrets, node)
-    )
+def user_data(cluster: Cluster, secrets: Secrets, node: Node, host: Host) -> str:
+    data = user_data_dict(cluster, secrets, node, host)
+    return render_template(SEED_DIR, "user-data.yaml.j2", data=data)
