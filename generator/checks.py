@@ -141,7 +141,7 @@ def check_datastore(data: dict[str, Any], found: Findings) -> None:
         found.error(
             "cluster.datastore_endpoint",
             "contains a password",
-            "remove it; put it in the secrets store as 'datastore_password' and it is added at render",
+            "remove it; put it in the secrets store as 'datastore_password'; render adds it",
         )
 
 
@@ -203,7 +203,9 @@ def _check_inside(
     where: str, address: ipaddress.IPv4Address, cidr: ipaddress.IPv4Network, found: Findings
 ) -> None:
     if address not in cidr:
-        found.error(where, f"{address} is outside network.cidr {cidr}", f"pick an address in {cidr}")
+        found.error(
+            where, f"{address} is outside network.cidr {cidr}", f"pick an address in {cidr}"
+        )
     elif address == cidr.network_address:
         found.error(where, f"{address} is the network address of {cidr}", "use a host address")
     elif address == cidr.broadcast_address and cidr.prefixlen < 31:
@@ -314,7 +316,9 @@ def _check_vmid(
             "the template must not be overwritten; pick another VMID",
         )
     if vmid in seen:
-        found.error(f"{where}.vmid", f"{vmid} is also {seen[vmid]}.vmid", "give each VM its own VMID")
+        found.error(
+            f"{where}.vmid", f"{vmid} is also {seen[vmid]}.vmid", "give each VM its own VMID"
+        )
     seen.setdefault(vmid, where)
 
 
@@ -330,7 +334,8 @@ def _check_size(where: str, node: dict[str, Any], found: Findings) -> None:
     elif memory < MEMORY_RECOMMENDED[role]:
         found.warn(
             f"{where}.memory",
-            f"{memory} MiB is below the recommended {MEMORY_RECOMMENDED[role]} MiB for {_article(role)}",
+            f"{memory} MiB is below the recommended {MEMORY_RECOMMENDED[role]} MiB"
+            f" for {_article(role)}",
             "the add-ons may be evicted under memory pressure",
         )
     if disk < DISK_MIN:
@@ -468,7 +473,9 @@ def _check_traefik_ip(data: dict[str, Any], found: Findings) -> None:
         return
     address = _ip(traefik["ip"])
     if address is None:
-        found.error("components.traefik.ip", f"{traefik['ip']!r} is not an IPv4 address", "e.g. 10.0.0.200")
+        found.error(
+            "components.traefik.ip", f"{traefik['ip']!r} is not an IPv4 address", "e.g. 10.0.0.200"
+        )
     elif bounds is not None and not bounds[0] <= address <= bounds[1]:
         found.error(
             "components.traefik.ip",
@@ -484,7 +491,9 @@ def _check_cert_manager(cert: dict[str, Any], found: Findings) -> None:
     if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
         found.error(
             "components.cert_manager.acme_email",
-            "is required for the ACME issuer" if not email else f"{email!r} is not an email address",
+            "is required for the ACME issuer"
+            if not email
+            else f"{email!r} is not an email address",
             "Let's Encrypt needs a contact address, e.g. you@example.com",
         )
     if "dns_provider" not in cert:

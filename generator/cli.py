@@ -56,10 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _write_crash_log() -> Path:
-    handle = tempfile.NamedTemporaryFile(
+    with tempfile.NamedTemporaryFile(
         "w", prefix="homelab-gen-crash-", suffix=".log", delete=False
-    )
-    with handle:
+    ) as handle:
         traceback.print_exc(file=handle)
     return Path(handle.name)
 

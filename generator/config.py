@@ -6,6 +6,7 @@ import copy
 import difflib
 import ipaddress
 import logging
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -47,6 +48,9 @@ TYPE_NAMES = {
 }
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
 @dataclass(frozen=True)
 class Loaded:
     cluster: Cluster
@@ -56,7 +60,9 @@ class Loaded:
 def load(directory: Path) -> Loaded:
     """Read DIR/cluster.yaml and return the validated cluster, or raise ConfigError."""
     path = directory / CONFIG_NAME
-    text = files.read_text(path, what="cluster.yaml", hint="run 'homelab-gen new DIR' or use -C DIR")
+    text = files.read_text(
+        path, what="cluster.yaml", hint="run 'homelab-gen new DIR' or use -C DIR"
+    )
     return parse(text, source=str(path))
 
 
@@ -104,13 +110,34 @@ def schema_problems(data: Any) -> list[str]:
         return ["(top level): the file is empty (fill it in; 'homelab-gen new' writes one)"]
     core = Core(source_data=data, schema_data=copy.deepcopy(_schema()))
     core.validate(raise_exception=False)
-    return sorted({_describe(entry) for entry in core.validation_errors_exceptions})
+    entries = core.validation_errors_exceptions
+    # A misspelt required key shows up twice: as unknown, and as missing. Keep the first.
+    misspelt = {
+        (entry.path, _closest(entry.path, entry.key))
+        for entry in entries
+        if entry.msg.startswith("Key '{key}' was not defined")
+    }
+    return sorted(
+        {
+            _describe(entry)
+            for entry in entries
+            if not (
+                entry.msg.startswith("Cannot find required key")
+                and (entry.path, entry.key) in misspelt
+            )
+        }
+    )
 
 
 def _field(path: str, key: str | None = None) -> str:
     out = ""
-    for part in [p for p in path.split("/") if p] + ([key] if key else []):
-        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    for part in [p for p in path.split("/") if p] + ([key] if key is not None else []):
+        if part.isdigit():
+            out += f"[{part}]"
+        elif not _PLAIN_KEY.match(part):
+            out += f"[{part!r}]"
+        else:
+            out += f".{part}" if out else part
     return out or "(top level)"
 
 
@@ -131,8 +158,15 @@ def _describe(entry: Any) -> str:
         expected = TYPE_NAMES.get(entry.scalar_type, entry.scalar_type)
         hint = "quote it" if entry.scalar_type == "str" else "remove the quotes or fix the value"
         return f"{_field(path)}: expected {expected}, got {value!r} ({hint})"
+    if "is not a dict" in template and path.startswith("/components/"):
+        return (
+            f"{_field(path)}: expected true, false or a mapping, got {value!r} "
+            "(write e.g. 'true' or '{enabled: true, version: ..., values: {...}}')"
+        )
     if "is not a dict" in template:
-        return f"{_field(path)}: expected a mapping, got {value!r} (write key: value pairs under it)"
+        return (
+            f"{_field(path)}: expected a mapping, got {value!r} (write key: value pairs under it)"
+        )
     if "is not a list" in template:
         return f"{_field(path)}: expected a list, got {value!r} (write it as [a, b] or '- a' lines)"
     if "greater than max limit" in template or "less than min limit" in template:
@@ -144,11 +178,16 @@ def _describe(entry: Any) -> str:
     return f"{_field(path)}: {template.format(**vars(entry))} (see the comments in cluster.yaml)"
 
 
+def _closest(path: str, key: Any) -> str | None:
+    close = difflib.get_close_matches(str(key), _known_keys(path), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def _unknown_key(path: str, key: Any) -> str:
     known = _known_keys(path)
-    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+    close = _closest(path, key)
     if close:
-        hint = f"did you mean {close[0]!r}?"
+        hint = f"did you mean {close!r}?"
     else:
         hint = f"known keys: {', '.join(known)}" if known else "remove it"
     return f"{_field(path, str(key))}: unknown key ({hint})"
@@ -229,7 +268,9 @@ def build(data: dict[str, Any]) -> Cluster:
             metallb_start=ipaddress.IPv4Address(first.strip()),
             metallb_end=ipaddress.IPv4Address(last.strip()),
         ),
-        proxmox=Proxmox(ca_file=pve.get("ca_file"), **{k: v for k, v in pve.items() if k != "ca_file"}),
+        proxmox=Proxmox(
+            ca_file=pve.get("ca_file"), **{k: v for k, v in pve.items() if k != "ca_file"}
+        ),
         ssh_authorized_keys=tuple(data["ssh_authorized_keys"]),
         vm=VMSettings(**data["vm"]),
         nodes=tuple(

@@ -8,7 +8,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from generator.errors import HomelabError
@@ -53,7 +53,7 @@ class RenderedFile:
         return 0o600 if self.secret else 0o644
 
 
-class Change(str, Enum):
+class Change(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     IDENTICAL = "identical"

@@ -42,4 +42,3 @@ def create(
         raise
     count = sum(1 for p in target.rglob("*") if p.is_file() and ".git" not in p.parts)
     return NewRepo(count, committed, tuple(warnings))
-

@@ -26,7 +26,9 @@ def read_answers(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise HomelabError(f"{path}: cannot read answers: {exc.strerror}", "check the path") from None
+        raise HomelabError(
+            f"{path}: cannot read answers: {exc.strerror}", "check the path"
+        ) from None
     data = yamlio.to_plain(yamlio.load_text(text, str(path)))
     if not isinstance(data, dict):
         raise ConfigError(["(top level): expected a mapping of question: answer"], str(path))

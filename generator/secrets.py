@@ -68,9 +68,17 @@ def load(directory: Path) -> Secrets:
     if not isinstance(data, dict):
         raise ConfigError(["(top level): expected a mapping of name: value"], str(path))
     known = {f.name for f in fields(Secrets)}
-    problems = [f"{k}: unknown secret (known: {', '.join(sorted(known))})" for k in data if k not in known]
-    problems += [f"{k}: is required (restore it from your backup)" for k in GENERATED if not data.get(k)]
-    problems += [f"{k}: expected a string" for k, v in data.items() if v is not None and not isinstance(v, str)]
+    problems = [
+        f"{k}: unknown secret (known: {', '.join(sorted(known))})" for k in data if k not in known
+    ]
+    problems += [
+        f"{k}: is required (restore it from your backup)" for k in GENERATED if not data.get(k)
+    ]
+    problems += [
+        f"{k}: expected a string"
+        for k, v in data.items()
+        if v is not None and not isinstance(v, str)
+    ]
     if problems:
         raise ConfigError(problems, str(path))
     _tighten(path)

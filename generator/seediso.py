@@ -60,7 +60,7 @@ class _FixedClock:
     def time(self) -> float:
         return self._instant
 
-    def localtime(self, seconds: float | None = None) -> time.struct_time:
+    def localtime(self, seconds: float | None = None) -> Any:
         return self._real.gmtime(self._instant if seconds is None else seconds)
 
     def __getattr__(self, name: str) -> object:

@@ -7,6 +7,10 @@ from pathlib import Path
 from generator.model import Cluster
 
 
+def is_rendered(directory: Path) -> bool:
+    return (directory / "gitops").is_dir()
+
+
 def check_rendered(directory: Path, cluster: Cluster) -> list[str]:
     """Problems in the rendered files, as `path: what is wrong (hint)`; [] when none."""
     from generator.render.gitops import check_tree

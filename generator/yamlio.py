@@ -31,7 +31,7 @@ _YAML11_AMBIGUOUS = re.compile(
 
 
 def _represent_str(representer: Any, data: str) -> Any:
-    if "\n" in data:
+    if "\n" in data and all(c.isprintable() or c == "\n" for c in data):
         return representer.represent_scalar("tag:yaml.org,2002:str", data, style="|")
     style = "'" if _YAML11_AMBIGUOUS.match(data) else None
     return representer.represent_scalar("tag:yaml.org,2002:str", data, style=style)
@@ -61,7 +61,10 @@ def load_text(text: str, source: str) -> Any:
             [f"{where}: {exc.problem} (fix the YAML syntax there)"], source=source
         ) from None
     except YAMLError as exc:
-        raise ConfigError([f"not valid YAML: {exc} (fix the YAML syntax)"], source=source) from None
+        flat = " ".join(str(exc).split())
+        raise ConfigError(
+            [f"(top level): not valid YAML: {flat} (fix the YAML syntax)"], source=source
+        ) from None
 
 
 def dump_text(data: Any) -> str:

@@ -47,9 +47,14 @@ def _no_outside_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     def guarded(self: socket.socket, address: object) -> object:
         host = address[0] if isinstance(address, tuple) else address
-        if isinstance(host, str) and self.family in (socket.AF_INET, socket.AF_INET6):
-            if not (host.startswith("127.") or host in ("::1", "localhost")):
-                raise AssertionError(f"test tried to reach {address}; only loopback is allowed")
+        inet = self.family in (socket.AF_INET, socket.AF_INET6)
+        if (
+            inet
+            and isinstance(host, str)
+            and not host.startswith("127.")
+            and host not in ("::1", "localhost")
+        ):
+            raise AssertionError(f"test tried to reach {address}; only loopback is allowed")
         return real_connect(self, address)  # type: ignore[arg-type]
 
     monkeypatch.setattr(socket.socket, "connect", guarded)

@@ -68,7 +68,9 @@ def chart_dir(upstream: Path, chart: str, version: str) -> Path:
 
 
 def chart_defaults(upstream: Path, chart: str, version: str) -> dict[str, Any]:
-    loaded = YAML(typ="safe", pure=True).load((chart_dir(upstream, chart, version) / "values.yaml").read_text())
+    loaded = YAML(typ="safe", pure=True).load(
+        (chart_dir(upstream, chart, version) / "values.yaml").read_text()
+    )
     return loaded or {}
 
 

@@ -36,8 +36,12 @@ def run(args: argparse.Namespace) -> int:
     )
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"created {args.target} with {result.file_count} files"
-          + (" and a first git commit" if result.committed else ""))
-    print(f"next: cd {args.target}, read cluster.yaml, push it to its git remote,"
-          " then run 'homelab-gen boot'")
+    print(
+        f"created {args.target} with {result.file_count} files"
+        + (" and a first git commit" if result.committed else "")
+    )
+    print(
+        f"next: cd {args.target}, read cluster.yaml, push it to its git remote,"
+        " then run 'homelab-gen boot'"
+    )
     return 0

@@ -16,7 +16,9 @@ def configure(sub: Any) -> None:
     mode.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if anything would change"
     )
-    mode.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
+    mode.add_argument(
+        "--dry-run", action="store_true", help="show what would change; write nothing"
+    )
     parser.set_defaults(run=run)
 
 
@@ -32,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
         if item.change is not files.Change.IDENTICAL or not (args.check or args.dry_run):
             print(f"{item.change.value:9} {item.path}")
     if args.check:
-        print(f"{len(pending)} file(s) would change" if pending else "rendered files are up to date")
+        print(
+            f"{len(pending)} file(s) would change" if pending else "rendered files are up to date"
+        )
         return 1 if pending else 0
     if args.dry_run:
         print(f"{len(pending)} file(s) would change; nothing written (dry run)")

@@ -21,11 +21,18 @@ def run(args: argparse.Namespace) -> int:
     loaded = config.load(args.directory)
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    problems = validation.check_rendered(args.directory, loaded.cluster)
-    for problem in problems:
-        print(problem, file=sys.stderr)
+    cluster = loaded.cluster
+    summary = (
+        f"cluster.yaml is valid: {len(cluster.servers)} server(s), {len(cluster.agents)} agent(s)"
+    )
+    if not validation.is_rendered(args.directory):
+        print(f"{summary}; nothing rendered yet to check (run 'homelab-gen render')")
+        return 0
+    problems = validation.check_rendered(args.directory, cluster)
     if problems:
+        print(f"error: the rendered tree has {len(problems)} problem(s)", file=sys.stderr)
+        for problem in problems:
+            print(problem, file=sys.stderr)
         return 2
-    print(f"cluster.yaml is valid: {len(loaded.cluster.nodes)} node(s), "
-          f"{len(loaded.cluster.servers)} server(s)")
+    print(f"{summary}; the rendered tree is consistent")
     return 0
