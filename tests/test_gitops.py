@@ -13,7 +13,7 @@ from generator.files import RenderedFile
 from generator.render import components as comps
 from generator.render.gitops import render_gitops
 from generator.render.templating import HEADER
-from tests.test_gitops_cases import cluster_with, default_cluster, raw_fixture, cluster_from
+from tests.test_gitops_cases import cluster_from, cluster_with, default_cluster, raw_fixture
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "gitops-default"
 
@@ -60,7 +60,9 @@ def test_each_controller_folder_has_namespace_repository_release(
 ) -> None:
     for spec in comps.SPECS:
         base = f"gitops/infrastructure/controllers/{spec.folder}"
-        kinds = [one(default, f"{base}/{n}.yaml")["kind"] for n in ("namespace", "repository", "release")]
+        kinds = [
+            one(default, f"{base}/{n}.yaml")["kind"] for n in ("namespace", "repository", "release")
+        ]
         assert kinds == ["Namespace", "HelmRepository", "HelmRelease"]
         listed = one(default, f"{base}/kustomization.yaml")["resources"]
         assert listed == ["namespace.yaml", "repository.yaml", "release.yaml"]
@@ -117,7 +119,9 @@ def test_golden_tree(default: dict[str, RenderedFile], update_golden: bool) -> N
 # --- components ------------------------------------------------------------------------------
 
 
-def test_traefik_gets_the_pools_first_address_and_redirects(default: dict[str, RenderedFile]) -> None:
+def test_traefik_gets_the_pools_first_address_and_redirects(
+    default: dict[str, RenderedFile],
+) -> None:
     got = values(default, "traefik")
     assert got["service"]["annotations"] == {"metallb.io/loadBalancerIPs": "10.0.0.200"}
     redirect = got["ports"]["web"]["http"]["redirections"]["entryPoint"]
@@ -135,7 +139,9 @@ def test_traefik_ip_and_dashboard_options() -> None:
     assert "traefik.lab.example.com" in got["ingressRoute"]["dashboard"]["matchRule"]
 
 
-def test_metallb_is_l2_only_privileged_and_pools_the_range(default: dict[str, RenderedFile]) -> None:
+def test_metallb_is_l2_only_privileged_and_pools_the_range(
+    default: dict[str, RenderedFile],
+) -> None:
     assert values(default, "metallb") == {"frrk8s": {"enabled": False}}
     ns = one(default, "gitops/infrastructure/controllers/metallb/namespace.yaml")
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
@@ -272,7 +278,9 @@ def test_acme_issuer(server: str, url: str) -> None:
 def test_whoami_demo(default: dict[str, RenderedFile]) -> None:
     ingress = one(default, "gitops/apps/whoami/ingress.yaml")
     assert ingress["spec"]["rules"][0]["host"] == "whoami.lab.example.com"
-    assert ingress["spec"]["tls"] == [{"hosts": ["whoami.lab.example.com"], "secretName": "whoami-tls"}]
+    assert ingress["spec"]["tls"] == [
+        {"hosts": ["whoami.lab.example.com"], "secretName": "whoami-tls"}
+    ]
     service = one(default, "gitops/apps/whoami/service.yaml")
     deployment = one(default, "gitops/apps/whoami/deployment.yaml")
     pod = deployment["spec"]["template"]

@@ -18,7 +18,6 @@ from generator import config, yamlio
 from generator.files import RenderedFile
 from generator.model import COMPONENT_NAMES, Cluster
 from generator.render import components as comps
-from generator.render.gitops import render_gitops
 from tests.conftest import fixture_text
 from tests.upstream import (
     chart_defaults,
@@ -115,7 +114,8 @@ def core_objects(rendered: dict[str, RenderedFile]) -> list[tuple[str, dict[str,
     return [
         (path, doc)
         for path, doc in documents(rendered)
-        if "/" not in doc["apiVersion"] or doc["apiVersion"].startswith(("apps/", "networking.k8s.io/"))
+        if "/" not in doc["apiVersion"]
+        or doc["apiVersion"].startswith(("apps/", "networking.k8s.io/"))
     ]
 
 
@@ -169,8 +169,10 @@ def unknown_key_paths(ours: Any, defaults: Any, prefix: str = "") -> list[str]:
 def key_path_problems(release: dict[str, Any], upstream: Path) -> list[str]:
     chart, version = chart_of(release)
     ours = release["spec"]["values"]
-    return [f"{chart}: {path} is not in the chart's values.yaml" for path in
-            unknown_key_paths(ours, chart_defaults(upstream, chart, version))]
+    return [
+        f"{chart}: {path} is not in the chart's values.yaml"
+        for path in unknown_key_paths(ours, chart_defaults(upstream, chart, version))
+    ]
 
 
 def kubectl() -> str | None:
@@ -190,12 +192,14 @@ def flux_generated_kustomization(folder: Path) -> None:
     each manifest, and each subfolder that has its own kustomization.yaml."""
     entries = []
     for child in sorted(folder.iterdir()):
-        if child.is_dir() and (child / "kustomization.yaml").is_file():
-            entries.append(child.name)
-        elif child.suffix == ".yaml":
+        if (child.is_dir() and (child / "kustomization.yaml").is_file()) or child.suffix == ".yaml":
             entries.append(child.name)
     text = yamlio.dump_text(
-        {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": entries}
+        {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": entries,
+        }
     )
     (folder / "kustomization.yaml").write_text(text)
 

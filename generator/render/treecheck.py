@@ -39,7 +39,8 @@ class Doc:
 
     @property
     def is_kustomize_config(self) -> bool:
-        return self.group == "kustomize.config.k8s.io"
+        # kustomize accepts a kustomization.yaml without apiVersion and kind.
+        return self.group == "kustomize.config.k8s.io" or Path(self.path).name in KUSTOMIZE_FILES
 
 
 def check_tree(directory: Path, cluster: Cluster) -> list[str]:
@@ -88,7 +89,7 @@ def _entries(doc: Doc, key: str) -> list[str]:
 def check_kustomize_lists(directory: Path, docs: list[Doc]) -> list[str]:
     problems = []
     for doc in docs:
-        if not (doc.is_kustomize_config and doc.kind == "Kustomization"):
+        if not (doc.is_kustomize_config and doc.kind in ("Kustomization", "")):
             continue
         base = (directory / doc.path).parent
         for entry in _entries(doc, "resources") + _entries(doc, "components"):
