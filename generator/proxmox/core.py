@@ -1,0 +1,117 @@
+"""The steps behind `plan`, `boot` and `destroy`: connect, observe, plan, apply."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator import secrets
+from generator.errors import HomelabError
+from generator.model import Cluster
+from generator.proxmox import apply, seeds
+from generator.proxmox.client import TOKEN_ENV, BeforeCall, Client, PveError, Retry, token_secret
+from generator.proxmox.observe import Observed, observe
+from generator.proxmox.plan import Action, Plan, VMPlan, make_plan
+
+
+def connect(
+    cluster: Cluster,
+    directory: Path,
+    *,
+    warn: Callable[[str], None],
+    retry: Retry | None = None,
+    before_call: BeforeCall | None = None,
+) -> Client:
+    stored = None if os.environ.get(TOKEN_ENV) else secrets.load(directory).proxmox_token
+    return Client(
+        cluster.proxmox, token_secret(stored), retry=retry, before_call=before_call, warn=warn
+    )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    cluster: Cluster
+    observed: Observed
+    refs: Mapping[str, seeds.SeedRef]
+    texts: Mapping[str, seeds.SeedTexts]
+    plan: Plan
+
+
+def check_reachable(client: Client) -> None:
+    try:
+        client.call("GET", "version")
+    except PveError as exc:
+        if exc.transient:
+            raise HomelabError(
+                f"cannot reach the Proxmox API at {client.base_url}: {exc}",
+                "check proxmox.host and proxmox.port, and that pveproxy runs",
+            ) from exc
+        raise
+
+
+def prepare(
+    client: Client, cluster: Cluster, texts: Mapping[str, seeds.SeedTexts], prune: bool = False
+) -> Prepared:
+    check_reachable(client)
+    observed = observe(client, cluster)
+    refs = {
+        n.name: seeds.seed_ref(cluster, n, texts[n.name]) for n in cluster.nodes if n.name in texts
+    }
+    return Prepared(cluster, observed, refs, texts, make_plan(cluster, observed, refs, prune))
+
+
+def require_sound(plan: Plan) -> None:
+    if plan.problems:
+        raise HomelabError(
+            "pre-flight found problems; nothing was changed:\n- " + "\n- ".join(plan.problems)
+        )
+
+
+def boot(
+    client: Client,
+    prepared: Prepared,
+    parallel: int,
+    progress: apply.Progress,
+    ssh: seeds.SshTarget | None = None,
+) -> tuple[apply.Outcome, ...]:
+    require_sound(prepared.plan)
+    if prepared.cluster.proxmox.seed_method == "snippets" and ssh is None:
+        ssh = seeds.default_ssh_target(prepared.cluster)
+    ctx = apply.Context(
+        client, prepared.cluster, prepared.observed, prepared.refs, prepared.texts, progress, ssh
+    )
+    return apply.apply_plan(ctx, prepared.plan, parallel)
+
+
+def destroy_plan(cluster: Cluster, observed: Observed) -> Plan:
+    """Stop and delete every VM this cluster owns, then the seeds it uploaded."""
+    vms = []
+    for vmid, vm in sorted(observed.vms.items()):
+        if not vm.owned_by(cluster):
+            continue
+        actions = [Action("stop", vmid, vm.node)] if vm.status == "running" else []
+        actions.append(Action("delete", vmid, vm.node))
+        name = vm.owner[1] if vm.owner else vm.name
+        vms.append(VMPlan(name, vmid, tuple(actions), "delete"))
+    seed_actions = tuple(
+        Action("delete-seed", 0, node, (("volid", volid),))
+        for node, volids in sorted(observed.seeds.items())
+        for volid in sorted(volids)
+    )
+    if seed_actions:
+        vms.append(VMPlan("seeds", 0, seed_actions, "delete uploaded seeds"))
+    return Plan(tuple(vms))
+
+
+def destroy(
+    client: Client, cluster: Cluster, observed: Observed, plan: Plan, progress: apply.Progress
+) -> tuple[apply.Outcome, ...]:
+    ctx = apply.Context(client, cluster, observed, {}, {}, progress)
+    vm_part = Plan(tuple(vm for vm in plan.vms if vm.vmid))
+    seed_part = Plan(tuple(vm for vm in plan.vms if not vm.vmid))
+    # Seeds go last: a VM still holding its seed CD would keep the volume busy.
+    return apply.apply_plan(ctx, vm_part, cluster.proxmox.parallel) + apply.apply_plan(
+        ctx, seed_part, 1
+    )

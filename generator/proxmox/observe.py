@@ -1,0 +1,245 @@
+"""Frozen records of what Proxmox holds, read through the API before any change."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from generator import naming
+from generator.model import Cluster
+from generator.proxmox.client import Client, PveError
+
+DISK_KEY = re.compile(r"^(scsi|virtio|sata|ide)\d+$")
+OWNER_LINE = re.compile(r"^homelab-gen: cluster=(?P<cluster>\S+) node=(?P<node>\S+)\s*$", re.M)
+
+
+@dataclass(frozen=True)
+class StorageFacts:
+    name: str
+    type: str
+    content: frozenset[str]
+    avail: int
+    total: int
+    shared: bool
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    name: str
+    storages: dict[str, StorageFacts] = field(hash=False)
+    bridges: frozenset[str]
+    memory_free: int | None  # None when the token may not read node status (Sys.Audit)
+
+
+def disk_size(value: str) -> int:
+    """Bytes in a drive string's `size=` option (0 when absent)."""
+    found = re.search(r"size=(\d+(?:\.\d+)?)([KMGT]?)", value)
+    if not found:
+        return 0
+    scale = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}[found[2]]
+    return int(float(found[1]) * scale)
+
+
+def boot_disk(config: dict[str, str]) -> str | None:
+    """The first real disk (not a CD-ROM, not the cloud-init drive), by bus preference."""
+    disks = [k for k in config if DISK_KEY.match(k)]
+    real = [k for k in disks if "media=cdrom" not in config[k] and "cloudinit" not in config[k]]
+    order = {"scsi": 0, "virtio": 1, "sata": 2, "ide": 3}
+    real.sort(key=lambda k: (order[re.sub(r"\d+", "", k)], int(re.sub(r"\D", "", k))))
+    return real[0] if real else None
+
+
+def cloudinit_slot(config: dict[str, str]) -> str | None:
+    return next((k for k, v in config.items() if DISK_KEY.match(k) and "cloudinit" in v), None)
+
+
+@dataclass(frozen=True)
+class VMFacts:
+    vmid: int
+    node: str
+    status: str
+    config: dict[str, str] = field(hash=False)
+
+    @property
+    def name(self) -> str:
+        return self.config.get("name", "")
+
+    @property
+    def tags(self) -> frozenset[str]:
+        return frozenset(t for t in re.split(r"[;, ]+", self.config.get("tags", "")) if t)
+
+    @property
+    def description(self) -> str:
+        return self.config.get("description", "")
+
+    @property
+    def lock(self) -> str | None:
+        return self.config.get("lock")
+
+    @property
+    def is_template(self) -> bool:
+        return self.config.get("template") in ("1", "true")
+
+    @property
+    def machine(self) -> str:
+        return self.config.get("machine", "pc")
+
+    @property
+    def is_q35(self) -> bool:
+        return "q35" in self.machine
+
+    @property
+    def boot_disk(self) -> str | None:
+        return boot_disk(self.config)
+
+    @property
+    def owner(self) -> tuple[str, str] | None:
+        """(cluster, node) from the description's ownership line, if it has one."""
+        found = OWNER_LINE.search(self.description)
+        return (found["cluster"], found["node"]) if found else None
+
+    def owned_by(self, cluster: Cluster) -> bool:
+        """Ours: both tags and the ownership line. Only then may we stop or delete it."""
+        tags_ok = {naming.TOOL_TAG, naming.cluster_tag(cluster)} <= self.tags
+        return tags_ok and self.claimed_by(cluster)
+
+    def claimed_by(self, cluster: Cluster) -> bool:
+        owner = self.owner
+        return owner is not None and owner[0] == cluster.name
+
+
+@dataclass(frozen=True)
+class Observed:
+    version: str
+    permissions: dict[str, dict[str, int]] = field(hash=False)
+    nodes: dict[str, NodeFacts] = field(hash=False)
+    template: VMFacts | None
+    vms: dict[int, VMFacts] = field(hash=False)
+    # pve node -> volume ids on the seed storage whose names start with our prefix
+    seeds: dict[str, frozenset[str]] = field(hash=False)
+
+    @property
+    def major_minor(self) -> tuple[int, int]:
+        found = re.match(r"(\d+)\.(\d+)", self.version)
+        return (int(found[1]), int(found[2])) if found else (0, 0)
+
+    def with_vm(self, vmid: int, facts: VMFacts | None) -> Observed:
+        vms = {k: v for k, v in self.vms.items() if k != vmid}
+        if facts is not None:
+            vms[vmid] = facts
+        return replace(self, vms=vms)
+
+    def with_seeds(self, node: str, volids: frozenset[str]) -> Observed:
+        return replace(self, seeds={**self.seeds, node: volids})
+
+
+def seed_prefix(cluster: Cluster) -> str:
+    return f"homelab-gen-{cluster.name}-"
+
+
+def pve_nodes(cluster: Cluster) -> tuple[str, ...]:
+    names = [cluster.proxmox.node, *(n.proxmox_node for n in cluster.nodes if n.proxmox_node)]
+    return tuple(dict.fromkeys(names))
+
+
+def _str_config(raw: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in raw.items() if k != "digest"}
+
+
+def read_vm(client: Client, node: str, vmid: int, clone_wait: float = 120.0) -> VMFacts | None:
+    """A VM's facts; a clone still in progress (`lock: clone`) is waited for, since its
+    config is empty until the clone task ends."""
+    deadline = time.monotonic() + clone_wait
+    delay = 0.1
+    while True:
+        try:
+            config = _str_config(client.get(f"nodes/{node}/qemu/{vmid}/config"))
+            status = client.get(f"nodes/{node}/qemu/{vmid}/status/current").get("status", "")
+        except PveError as exc:
+            if "does not exist" in str(exc):
+                return None
+            raise
+        if config.get("lock") != "clone" or time.monotonic() > deadline:
+            return VMFacts(vmid, node, str(status), config)
+        time.sleep(delay)
+        delay = min(delay * 1.5, 2.0)
+
+
+def read_node(client: Client, name: str, snippets_storage: str | None) -> NodeFacts | None:
+    try:
+        listed = client.get(f"nodes/{name}/storage")
+    except PveError as exc:
+        if exc.transient and "connection" in str(exc):
+            raise
+        return None
+    storages = {
+        s["storage"]: StorageFacts(
+            name=s["storage"],
+            type=str(s.get("type", "")),
+            content=frozenset(c for c in str(s.get("content", "")).split(",") if c),
+            avail=int(s.get("avail") or 0),
+            total=int(s.get("total") or 0),
+            shared=bool(s.get("shared")),
+        )
+        for s in listed
+        if s.get("active", 1) and s.get("enabled", 1)
+    }
+    if snippets_storage is not None and snippets_storage in storages:
+        path = _storage_path(client, snippets_storage)
+        storages[snippets_storage] = replace(storages[snippets_storage], path=path)
+    bridges = frozenset(
+        n["iface"] for n in client.get(f"nodes/{name}/network") if "bridge" in str(n.get("type"))
+    )
+    try:
+        memory_free: int | None = int(client.get(f"nodes/{name}/status")["memory"]["free"])
+    except (PveError, KeyError, TypeError):
+        memory_free = None
+    return NodeFacts(name, storages, bridges, memory_free)
+
+
+def _storage_path(client: Client, storage: str) -> str | None:
+    try:
+        path = client.get(f"storage/{storage}").get("path")
+        return str(path) if path else None
+    except PveError:
+        return None
+
+
+def read_seeds(client: Client, cluster: Cluster, node: str) -> frozenset[str]:
+    pve = cluster.proxmox
+    content = "iso" if pve.seed_method == "iso" else "snippets"
+    try:
+        volumes = client.get(f"nodes/{node}/storage/{pve.seed_storage}/content", content=content)
+    except PveError as exc:
+        if exc.transient:
+            raise
+        return frozenset()
+    prefix = seed_prefix(cluster)
+    return frozenset(v["volid"] for v in volumes if v["volid"].split("/", 1)[-1].startswith(prefix))
+
+
+def observe(client: Client, cluster: Cluster) -> Observed:
+    pve = cluster.proxmox
+    version = str(client.get("version").get("version", "0"))
+    permissions = client.get("access/permissions") or {}
+    snippets = pve.seed_storage if pve.seed_method == "snippets" else None
+    nodes = {n: f for n in pve_nodes(cluster) if (f := read_node(client, n, snippets))}
+    resources = client.get("cluster/resources", type="vm") or []
+    by_vmid = {int(r["vmid"]): r for r in resources if r.get("type", "qemu") == "qemu"}
+    wanted = {n.vmid for n in cluster.nodes} | {pve.template_vmid}
+    cluster_tag = naming.cluster_tag(cluster)
+    for vmid, res in by_vmid.items():
+        tags = set(re.split(r"[;, ]+", str(res.get("tags", ""))))
+        if {naming.TOOL_TAG, cluster_tag} <= tags:
+            wanted.add(vmid)  # possible orphans: the ownership line decides
+    vms = {
+        vmid: facts
+        for vmid in sorted(wanted & by_vmid.keys())
+        if (facts := read_vm(client, str(by_vmid[vmid]["node"]), vmid))
+    }
+    template = vms.pop(pve.template_vmid, None)
+    seeds = {n: read_seeds(client, cluster, n) for n in nodes}
+    return Observed(version, permissions, nodes, template, vms, seeds)

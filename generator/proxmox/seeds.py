@@ -1,0 +1,173 @@
+"""Getting each VM's cloud-init seed onto Proxmox: a NoCloud ISO through the API, or
+snippets over SFTP (host key verified) referenced by `cicustom`."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generator.errors import HomelabError
+from generator.model import Cluster, Node
+from generator.seediso import SEED_FILES, build_seed_iso, seed_digest
+
+SeedTexts = Mapping[str, str]  # user-data / meta-data / network-config -> text
+SNIPPET_PARTS = (("user", "user-data"), ("network", "network-config"), ("meta", "meta-data"))
+
+
+@dataclass(frozen=True)
+class SeedRef:
+    """Where a node's seed lives on Proxmox; the digest in the names tells if it is current."""
+
+    method: str
+    storage: str
+    digest: str
+    names: tuple[tuple[str, str], ...]  # (part, file name): ("iso", ...) or user/network/meta
+
+    @property
+    def volids(self) -> tuple[str, ...]:
+        folder = "iso" if self.method == "iso" else "snippets"
+        return tuple(f"{self.storage}:{folder}/{name}" for _, name in self.names)
+
+    def volid(self, part: str) -> str:
+        return dict(zip((p for p, _ in self.names), self.volids, strict=True))[part]
+
+
+def seed_ref(cluster: Cluster, node: Node, texts: SeedTexts) -> SeedRef:
+    digest = seed_digest(texts)
+    stem = f"homelab-gen-{cluster.name}-{node.name}-{digest}"
+    pve = cluster.proxmox
+    if pve.seed_method == "iso":
+        return SeedRef("iso", pve.seed_storage, digest, (("iso", f"{stem}.iso"),))
+    names = tuple((part, f"{stem}-{part}.yaml") for part, _ in SNIPPET_PARTS)
+    return SeedRef("snippets", pve.seed_storage, digest, names)
+
+
+def load_seed_texts(
+    directory: Path, cluster: Cluster, check_fresh: bool = True
+) -> dict[str, dict[str, str]]:
+    """Each node's three seed files as `homelab-gen render` wrote them; refuse stale ones."""
+    hint = "run 'homelab-gen render' first"
+    missing = [
+        f"cloud-init/{n.name}/{f}"
+        for n in cluster.nodes
+        for f in SEED_FILES
+        if not (directory / "cloud-init" / n.name / f).is_file()
+    ]
+    if missing:
+        shown = ", ".join(missing[:4]) + (" ..." if len(missing) > 4 else "")
+        raise HomelabError(f"rendered seeds are missing: {shown}", hint)
+    if check_fresh:
+        from generator.render_cmd import plan_render
+
+        stale = [
+            d.path
+            for d in plan_render(directory, cluster, create_secrets=False).pending
+            if d.path.startswith("cloud-init/") and d.path.split("/")[-1] in SEED_FILES
+        ]
+        if stale:
+            raise HomelabError(
+                f"rendered seeds are out of date with cluster.yaml: {', '.join(stale[:4])}", hint
+            )
+    return {
+        n.name: {f: (directory / "cloud-init" / n.name / f).read_text() for f in SEED_FILES}
+        for n in cluster.nodes
+    }
+
+
+def upload_iso(client: Any, pve_node: str, ref: SeedRef, texts: SeedTexts) -> None:
+    data = build_seed_iso(texts)
+    handle = io.BytesIO(data)
+    handle.name = ref.names[0][1]  # proxmoxer takes the upload's file name from .name
+    client.task(
+        "POST",
+        f"nodes/{pve_node}/storage/{ref.storage}/upload",
+        content="iso",
+        filename=handle,
+        checksum=hashlib.sha256(data).hexdigest(),
+        **{"checksum-algorithm": "sha256"},
+    )
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    host: str
+    port: int
+    user: str
+    known_hosts: Path
+    key_file: Path | None = None
+    timeout: float = 30.0
+
+
+def default_ssh_target(cluster: Cluster) -> SshTarget:
+    key = os.environ.get("HOMELAB_GEN_SSH_KEY")
+    return SshTarget(
+        host=cluster.proxmox.host,
+        port=cluster.proxmox.ssh_port,
+        user=cluster.proxmox.ssh_user,
+        known_hosts=Path(
+            os.environ.get("HOMELAB_GEN_KNOWN_HOSTS", "~/.ssh/known_hosts")
+        ).expanduser(),
+        key_file=Path(key).expanduser() if key else None,
+    )
+
+
+def _verified_session(target: SshTarget) -> Any:
+    """proxmoxer's paramiko session, but with the host key checked against known_hosts:
+    proxmoxer's own session auto-accepts any key."""
+    import paramiko
+    from proxmoxer.backends.ssh_paramiko import SshParamikoSession
+
+    class VerifiedSession(SshParamikoSession):  # type: ignore[misc]
+        def _connect(self) -> Any:
+            client = paramiko.SSHClient()
+            if not target.known_hosts.is_file():
+                raise HomelabError(
+                    f"no known_hosts file at {target.known_hosts}",
+                    "add the Proxmox host's SSH key there after checking its fingerprint",
+                )
+            client.load_host_keys(str(target.known_hosts))
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+            client.connect(
+                target.host,
+                port=target.port,
+                username=target.user,
+                key_filename=str(target.key_file) if target.key_file else None,
+                look_for_keys=target.key_file is None,
+                allow_agent=target.key_file is None,
+                timeout=target.timeout,
+            )
+            return client
+
+    return VerifiedSession(target.host, target.user, port=target.port, timeout=target.timeout)
+
+
+def upload_snippets(target: SshTarget, storage_path: str, ref: SeedRef, texts: SeedTexts) -> None:
+    import paramiko
+
+    try:
+        session = _verified_session(target)
+    except paramiko.BadHostKeyException as exc:
+        raise HomelabError(
+            f"{target.host}:{target.port} offered a host key that does not match known_hosts",
+            "someone may be intercepting the connection; check the key on the Proxmox host",
+        ) from exc
+    except paramiko.SSHException as exc:
+        raise HomelabError(
+            f"SSH to {target.user}@{target.host}:{target.port} failed: {exc}",
+            "the host key must already be in known_hosts (it is never auto-accepted),"
+            " and your key must be authorized for proxmox.ssh_user",
+        ) from exc
+    except OSError as exc:
+        raise HomelabError(f"SSH to {target.host}:{target.port} failed: {exc}") from exc
+    try:
+        for part, name in ref.names:
+            source = dict(SNIPPET_PARTS)[part]
+            remote = f"{storage_path.rstrip('/')}/snippets/{name}"
+            session.upload_file_obj(io.BytesIO(texts[source].encode()), remote)
+    finally:
+        session.ssh_client.close()
