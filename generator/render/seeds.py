@@ -186,15 +186,15 @@ def k3s_files(cluster: Cluster, secrets: Secrets, node: Node, host: Host) -> lis
     return found
 
 
-def run_commands(cluster: Cluster) -> list[list[str]]:
+def run_commands(cluster: Cluster) -> list[str]:
     """Start services without waiting: the install unit retries on its own until K3s is in."""
-    commands = [["systemctl", "enable", "--now", "qemu-guest-agent"]]
+    commands = ["systemctl enable --now qemu-guest-agent"]
     if cluster.components.longhorn.enabled:
-        commands.append(["systemctl", "enable", "--now", "iscsid"])
+        commands.append("systemctl enable --now iscsid")
     commands += [
-        ["systemctl", "daemon-reload"],
-        ["systemctl", "enable", k3s.INSTALL_UNIT],
-        ["systemctl", "start", "--no-block", k3s.INSTALL_UNIT],
+        "systemctl daemon-reload",
+        f"systemctl enable {k3s.INSTALL_UNIT}",
+        f"systemctl start --no-block {k3s.INSTALL_UNIT}",
     ]
     return commands
 

@@ -1,0 +1,72 @@
+"""Clusters and secrets the seed tests share: fixtures on disk, plus larger ones built here."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from generator import config, yamlio
+from generator.model import Cluster
+from generator.secrets import Secrets
+from tests.conftest import fixture_text
+
+GOLDEN_FIXTURES = ("seeds-ha", "seeds-single")
+
+SECRETS = Secrets(
+    k3s_token="k3s-token-5f0c2b9e8d7a41c6b3e2f1a0",
+    grafana_admin_password="grafana-pw-Qm7xT2vL9pR4",
+    git_deploy_key=(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+        "deploy-key-body-not-a-real-key-8Kq3Zr\n"
+        "-----END OPENSSH PRIVATE KEY-----\n"
+    ),
+    git_token="git-token-ghp_0a1b2c3d4e5f",
+    datastore_password="db-pass/with:odd@chars",
+    dns_api_token="cf-dns-token-Zx81Lm",
+)
+
+
+def fixture_data(name: str) -> dict[str, Any]:
+    data = yamlio.to_plain(yamlio.load_text(fixture_text(f"valid/{name}.yaml"), name))
+    assert isinstance(data, dict)
+    return data
+
+
+def cluster_from(data: dict[str, Any]) -> Cluster:
+    return config.from_data(copy.deepcopy(data)).cluster
+
+
+def fixture_cluster(name: str) -> Cluster:
+    return cluster_from(fixture_data(name))
+
+
+def sized(servers: int, agents: int, **cluster_keys: Any) -> Cluster:
+    """The HA fixture grown (or shrunk) to N servers and M agents on a /16."""
+    data = fixture_data("seeds-ha")
+    data["network"].update(
+        cidr="10.0.0.0/16", metallb_range="10.0.200.1-10.0.200.50", api_vip="10.0.0.10"
+    )
+    if servers == 1:
+        del data["network"]["api_vip"]
+    data["cluster"].update(cluster_keys)
+    data["nodes"] = [
+        {"name": f"server-{i}", "role": "server", "vmid": 200 + i, "ip": f"10.0.1.{i}"}
+        for i in range(1, servers + 1)
+    ] + [
+        {
+            "name": f"agent-{i}",
+            "role": "agent",
+            "vmid": 1000 + i,
+            "ip": f"10.0.{10 + i // 250}.{i % 250 + 1}",
+        }
+        for i in range(agents)
+    ]
+    return cluster_from(data)
+
+
+def topologies() -> dict[str, Cluster]:
+    return {
+        "1-server": sized(1, 0),
+        "3-servers-2-agents": sized(3, 2),
+        "5-servers-20-agents": sized(5, 20),
+    }
