@@ -32,6 +32,7 @@ def connect(
 
 @dataclass(frozen=True)
 class Prepared:
+    client: Client
     cluster: Cluster
     observed: Observed
     refs: Mapping[str, seeds.SeedRef]
@@ -59,7 +60,35 @@ def prepare(
     refs = {
         n.name: seeds.seed_ref(cluster, n, texts[n.name]) for n in cluster.nodes if n.name in texts
     }
-    return Prepared(cluster, observed, refs, texts, make_plan(cluster, observed, refs, prune))
+    return Prepared(
+        client, cluster, observed, refs, texts, make_plan(cluster, observed, refs, prune)
+    )
+
+
+def _load(directory: Path, warn: Callable[[str], None]) -> Cluster:
+    from generator import config
+
+    loaded = config.load(directory)
+    for warning in loaded.warnings:
+        warn(warning)
+    return loaded.cluster
+
+
+def prepare_from_disk(directory: Path, prune: bool, warn: Callable[[str], None]) -> Prepared:
+    """cluster.yaml and the rendered seeds on disk, then a look at Proxmox and a plan."""
+    cluster = _load(directory, warn)
+    texts = seeds.load_seed_texts(directory, cluster)
+    client = connect(cluster, directory, warn=warn)
+    return prepare(client, cluster, texts, prune)
+
+
+def observe_from_disk(
+    directory: Path, warn: Callable[[str], None]
+) -> tuple[Client, Cluster, Observed]:
+    cluster = _load(directory, warn)
+    client = connect(cluster, directory, warn=warn)
+    check_reachable(client)
+    return client, cluster, observe(client, cluster)
 
 
 def require_sound(plan: Plan) -> None:

@@ -182,7 +182,9 @@ def default_state(token_secret: str, snippets: bool = False) -> PveState:
     node = NodeState(
         storages={
             "local": Storage(content=local_content),
-            "local-lvm": Storage(content={"images", "rootdir"}, type="lvmthin", path=None),
+            "local-lvm": Storage(
+                content={"images", "rootdir"}, type="lvmthin", path=None, total=2**40, avail=2**40
+            ),
         }
     )
     state = PveState(token_secret=token_secret, permissions=full_permissions(), nodes={"pve": node})

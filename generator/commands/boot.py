@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from generator.cli import directory_option
+
+
+def configure(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "boot", help="create, configure and start the cluster's VMs on Proxmox (idempotent)"
+    )
+    directory_option(parser)
+    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument("--dry-run", action="store_true", help="show the plan only (= plan)")
+    parser.add_argument("--prune", action="store_true", help="delete VMs no longer in cluster.yaml")
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        metavar="N",
+        help="VMs worked on at once (default: proxmox.parallel)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from generator.errors import UsageError
+    from generator.proxmox import core, view
+
+    if args.parallel is not None and args.parallel < 1:
+        raise UsageError("--parallel must be 1 or more")
+    prepared = core.prepare_from_disk(args.directory, prune=args.prune, warn=_warn)
+    view.print_plan(prepared.plan)
+    if prepared.plan.problems:
+        return 1
+    if args.dry_run or prepared.plan.is_noop:
+        return 0
+    if not args.yes and not _confirm(f"apply {len(prepared.plan.actions)} action(s)?"):
+        print("nothing changed")
+        return 1
+    parallel = args.parallel or prepared.cluster.proxmox.parallel
+    with view.progress(prepared.plan) as progress:
+        outcomes = core.boot(prepared.client, prepared, parallel, progress)
+    failed = view.print_outcomes(outcomes)
+    for vm in prepared.plan.vms:
+        for note in vm.notes:
+            print(f"note: {vm.name}: {note}")
+    if failed:
+        print(
+            f"{failed} VM(s) failed; fix the cause and run 'homelab-gen boot' again",
+            file=sys.stderr,
+        )
+        return 1
+    print("done; next: homelab-gen status --wait")
+    return 0
+
+
+def _confirm(question: str) -> bool:
+    from generator.errors import UsageError
+
+    if not sys.stdin.isatty():
+        raise UsageError("not a terminal: pass --yes to apply without confirmation")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _warn(message: str) -> None:
+    print(message if message.startswith("warning:") else f"warning: {message}", file=sys.stderr)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from generator.cli import directory_option
+
+
+def configure(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "destroy", help="stop and delete this cluster's VMs and uploaded seeds (only its own)"
+    )
+    directory_option(parser)
+    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from generator.proxmox import core, view
+
+    client, cluster, observed = core.observe_from_disk(args.directory, warn=_warn)
+    plan = core.destroy_plan(cluster, observed)
+    if plan.is_noop:
+        print(f"nothing to destroy: no VM or seed of cluster {cluster.name} on Proxmox")
+        return 0
+    for vm in plan.vms:
+        what = ", ".join(dict(a.params).get("volid", a.kind) for a in vm.actions)
+        print(f"{vm.name} ({vm.vmid}): {what}" if vm.vmid else f"seeds: {what}")
+    if not args.yes and not _confirm(f"delete these from Proxmox for cluster {cluster.name}?"):
+        print("nothing changed")
+        return 1
+    with view.progress(plan) as progress:
+        outcomes = core.destroy(client, cluster, observed, plan, progress)
+    failed = [o for o in outcomes if o.error]
+    for outcome in outcomes:
+        print(f"failed: {outcome.error}" if outcome.error else f"removed {outcome.vm}")
+    return 1 if failed else 0
+
+
+def _confirm(question: str) -> bool:
+    from generator.errors import UsageError
+
+    if not sys.stdin.isatty():
+        raise UsageError("not a terminal: pass --yes to destroy without confirmation")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _warn(message: str) -> None:
+    print(message if message.startswith("warning:") else f"warning: {message}", file=sys.stderr)

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from generator.cli import directory_option
+
+
+def configure(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "plan", help="show what boot would do on Proxmox, per VM; change nothing"
+    )
+    directory_option(parser)
+    parser.add_argument("--prune", action="store_true", help="plan deleting orphaned VMs too")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from generator.proxmox import core, view
+
+    prepared = core.prepare_from_disk(args.directory, prune=args.prune, warn=_warn)
+    view.print_plan(prepared.plan)
+    return 1 if prepared.plan.problems else 0
+
+
+def _warn(message: str) -> None:
+    print(message if message.startswith("warning:") else f"warning: {message}", file=sys.stderr)
