@@ -1,0 +1,136 @@
+"""Whole-process wall time and peak RSS of `homelab-gen render`: 3 servers + 50, and + 500 agents.
+
+Run from the repo root: python3 benchmarks/render.py [--runs N]
+Each run renders into a fresh copy of a cluster repo (cluster.yaml plus its secrets store),
+so it measures a first render: Python start-up, imports, validation, rendering, writing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SIZES = (50, 500)
+SERVERS = 3
+
+HEAD = """cluster:
+  name: bench
+  domain: lab.example.com
+  k3s_version: v1.33.4+k3s1
+  git: {url: https://github.com/me/home-ops.git, branch: main}
+network:
+  cidr: 10.0.0.0/16
+  gateway: 10.0.0.1
+  dns: [10.0.0.1]
+  api_vip: 10.0.0.10
+  metallb_range: 10.0.200.1-10.0.200.50
+proxmox:
+  host: pve.lan
+  node: pve
+  token_id: homelab@pve!homelab-gen
+  template_vmid: 9000
+  storage: local-lvm
+  seed_storage: local
+  bridge: vmbr0
+ssh_authorized_keys:
+  - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAII7tshdsZD2OU1rjX12scHqjTAsi44867YKtIm1yhDpf me@laptop
+components: {traefik: true, metallb: true, longhorn: true, monitoring: true, cert_manager: true}
+nodes:
+"""
+
+
+def agent_ip(index: int) -> str:
+    return f"10.0.{10 + index // 250}.{index % 250 + 1}"
+
+
+def cluster_yaml(agents: int) -> str:
+    lines = [
+        f"  - {{name: server-{i}, role: server, vmid: {200 + i}, ip: 10.0.1.{i}}}"
+        for i in range(1, SERVERS + 1)
+    ]
+    lines += [
+        f"  - {{name: agent-{i}, role: agent, vmid: {1000 + i}, ip: {agent_ip(i)}}}"
+        for i in range(agents)
+    ]
+    return HEAD + "\n".join(lines) + "\n"
+
+
+def prepare(agents: int, root: Path) -> Path:
+    """A repo with cluster.yaml and a secrets store, made by one untimed render."""
+    template = root / f"template-{agents}"
+    template.mkdir()
+    (template / "cluster.yaml").write_text(cluster_yaml(agents))
+    one_run(template)
+    shutil.rmtree(template / "cloud-init", ignore_errors=True)
+    shutil.rmtree(template / "gitops", ignore_errors=True)
+    (template / ".homelab-gen" / "rendered.json").unlink(missing_ok=True)
+    return template
+
+
+def one_run(directory: Path) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one `python -m generator render -C DIR`."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "generator", "render", "-C", str(directory)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if status != 0:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise SystemExit(f"render failed in {directory}:\n{err}")
+    return elapsed, usage.ru_maxrss
+
+
+def measure(template: Path, root: Path, runs: int) -> tuple[float, float]:
+    times, peaks = [], []
+    for index in range(runs):
+        target = root / f"{template.name}-run{index}"
+        shutil.copytree(template, target)
+        elapsed, peak = one_run(target)
+        times.append(elapsed)
+        peaks.append(peak)
+        shutil.rmtree(target)
+    return statistics.median(times), max(peaks) / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    gitops = (REPO / "generator" / "render" / "gitops.py").exists()
+    print(f"homelab-gen render, {args.runs} runs each, median wall time and peak RSS")
+    print(f"gitops renderer present: {gitops}")
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for agents in SIZES:
+            template = prepare(agents, root)
+            median, peak = measure(template, root, args.runs)
+            results[agents] = median
+            print(
+                f"{SERVERS} servers + {agents:3d} agents: "
+                f"{median:.3f} s median, {peak:.1f} MiB peak RSS"
+            )
+    small, large = results[SIZES[0]], results[SIZES[1]]
+    nodes_small, nodes_large = SERVERS + SIZES[0], SERVERS + SIZES[1]
+    print(
+        f"growth: {large / small:.2f}x time for {nodes_large / nodes_small:.2f}x nodes; "
+        f"marginal {(large - small) / (nodes_large - nodes_small) * 1000:.2f} ms per extra node"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
