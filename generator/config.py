@@ -84,7 +84,8 @@ def from_data(raw: Any, source: str = CONFIG_NAME) -> Loaded:
 
 
 def normalise(raw: Any) -> Any:
-    """Accept the `component: true` short form by expanding it to `{enabled: true}`."""
+    """Drop keys left empty (`vm:` alone means "defaults"), and expand `component: true`."""
+    raw = _without_empty(raw)
     if not isinstance(raw, dict) or not isinstance(raw.get("components"), dict):
         return raw
     data = dict(raw)
@@ -93,6 +94,21 @@ def normalise(raw: Any) -> Any:
         for name, value in raw["components"].items()
     }
     return data
+
+
+def _without_empty(node: Any, rule: dict[str, Any] | None = None) -> Any:
+    """Known keys with no value count as absent; unknown ones stay, so they are reported."""
+    rule = _schema() if rule is None else rule
+    if isinstance(node, dict):
+        known = rule.get("mapping", {})
+        return {
+            k: _without_empty(v, known.get(k, {}))
+            for k, v in node.items()
+            if not (v is None and k in known)
+        }
+    if isinstance(node, list) and "sequence" in rule:
+        return [_without_empty(v, rule["sequence"][0]) for v in node]
+    return node
 
 
 @cache

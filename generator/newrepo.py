@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator import config, files, gitrepo, scaffold, secrets
+from generator import config, files, gitrepo, render_cmd, scaffold, secrets
 from generator.render import render_all
 
 
@@ -14,6 +14,7 @@ class NewRepo:
     file_count: int
     committed: bool
     warnings: tuple[str, ...]
+    deploy_key: str | None
 
 
 def create(
@@ -25,7 +26,7 @@ def create(
     made = scaffold.generate(target, answers, no_input)
     try:
         loaded = config.load(made)
-        store = secrets.create(made)
+        store = secrets.create(made, render_cmd.needs_deploy_key(loaded.cluster))
         rendered = render_all(loaded.cluster, store)
         files.apply(made, rendered, files.diff(made, rendered))
         warnings = list(loaded.warnings)
@@ -41,4 +42,6 @@ def create(
         scaffold.discard(made)
         raise
     count = sum(1 for p in target.rglob("*") if p.is_file() and ".git" not in p.parts)
-    return NewRepo(count, committed, tuple(warnings))
+    public = secrets.deploy_key_path(target)
+    deploy_key = public.read_text().strip() if public.exists() else None
+    return NewRepo(count, committed, tuple(warnings), deploy_key)

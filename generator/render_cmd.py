@@ -25,9 +25,14 @@ def seeds_exist(directory: Path) -> bool:
     return any((directory / "cloud-init").glob("*/user-data"))
 
 
+def needs_deploy_key(cluster: Cluster) -> bool:
+    git = cluster.cluster.git
+    return git.private and not git.url.startswith("https://")
+
+
 def plan_render(directory: Path, cluster: Cluster, create_secrets: bool = True) -> RenderPlan:
     if create_secrets:
-        store = secrets.load_or_create(directory, seeds_exist(directory))
+        store = secrets.load_or_create(directory, seeds_exist(directory), needs_deploy_key(cluster))
     else:
         store = secrets.load(directory)
     rendered = render_all(cluster, store)

@@ -88,6 +88,11 @@ def generate(target: Path, answers: dict[str, Any], no_input: bool) -> Path:
             extra_context=answers,
             output_dir=str(work),
             accept_hooks=False,
+            # Keep cookiecutter's replay and cache files out of the user's home.
+            default_config={
+                "replay_dir": str(work / ".replay"),
+                "cookiecutters_dir": str(work / ".cache"),
+            },
         )
     except CookiecutterException as exc:
         shutil.rmtree(work, ignore_errors=True)

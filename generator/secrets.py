@@ -49,14 +49,45 @@ def generate() -> dict[str, str]:
     return {"k3s_token": _random.token_hex(32), "grafana_admin_password": _random.token_urlsafe(18)}
 
 
-def create(directory: Path) -> Secrets:
-    """Write a new store; refuse to replace one, since that would orphan joined nodes."""
+def create(directory: Path, deploy_key: bool = False) -> Secrets:
+    """Write a new store; refuse to replace one, since that would orphan joined nodes.
+
+    With deploy_key (an ssh git URL), also make the read-only key pair Flux pulls with: the
+    private half goes in the store, the public half beside it for the user's git host.
+    """
     path = store_path(directory)
     if path.exists():
         raise HomelabError(f"{path} already exists", "keep it; it holds the cluster's join token")
     values = generate()
+    if deploy_key:
+        private, public = generate_deploy_key()
+        values["git_deploy_key"] = private
+        files.write_atomic(deploy_key_path(directory), public + "\n")
     _write(path, values)
     return Secrets(**values)
+
+
+def deploy_key_path(directory: Path) -> Path:
+    return directory / files.STATE_DIR / "deploy-key.pub"
+
+
+def generate_deploy_key() -> tuple[str, str]:
+    """An ed25519 pair in OpenSSH formats: (private, public)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+    return private, f"{public} flux@homelab-gen"
 
 
 def load(directory: Path) -> Secrets:
@@ -88,11 +119,11 @@ def load(directory: Path) -> Secrets:
     return Secrets(**data)
 
 
-def load_or_create(directory: Path, seeds_exist: bool) -> Secrets:
+def load_or_create(directory: Path, seeds_exist: bool, deploy_key: bool = False) -> Secrets:
     """A fresh repo gets a store; a repo with rendered seeds must keep its old one."""
     if store_path(directory).exists() or seeds_exist:
         return load(directory)
-    return create(directory)
+    return create(directory, deploy_key)
 
 
 def _write(path: Path, values: dict[str, str]) -> None:

@@ -84,7 +84,18 @@ def wrong_type(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
     return data
 
 
+OPTIONAL = [("vm",), ("components",), ("ssh_authorized_keys",), ("proxmox", "port"), ("cluster", "git", "branch")]
+
+
+def emptied(path: tuple[Any, ...], required: tuple[Any, ...]) -> dict[str, Any]:
+    """An optional key left empty (null) plus a required one deleted: still exactly invalid."""
+    data = wrong_type(path, None)
+    del _parent(data, required)[required[-1]]
+    return data
+
+
 malformed = st.one_of(
+    st.builds(emptied, st.sampled_from(OPTIONAL), st.sampled_from(REQUIRED[1:2] + REQUIRED[7:9])),
     st.sampled_from(REQUIRED).map(delete_required),
     st.builds(add_unknown, st.sampled_from(MAPPINGS), st.text(min_size=1, max_size=8), junk),
     st.builds(

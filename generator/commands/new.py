@@ -40,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
         f"created {args.target} with {result.file_count} files"
         + (" and a first git commit" if result.committed else "")
     )
+    if result.deploy_key:
+        print("add this read-only deploy key to the git repo, so Flux can pull it:")
+        print(f"  {result.deploy_key}")
     print(
         f"next: cd {args.target}, read cluster.yaml, push it to its git remote,"
         " then run 'homelab-gen boot'"
