@@ -115,3 +115,43 @@ def boot(
     events: list[apply.Event] = []
     outcomes = core.boot(client, prepared, parallel, events.append, ssh=ssh)
     return Run(prepared, outcomes, events)
+
+
+def snapshot(fake: FakePVE, vmid: int) -> tuple[str, dict[str, Any]]:
+    vm = fake.state.vms[vmid]
+    return vm.status, dict(vm.config)
+
+
+def assert_converged(
+    fake: FakePVE, cluster: Cluster, extra_vmids: frozenset[int] = frozenset()
+) -> None:
+    """Proxmox holds exactly the VMs cluster.yaml describes, configured as it says."""
+    from generator import naming
+    from generator.proxmox.observe import boot_disk, disk_size
+
+    expected = {n.vmid for n in cluster.nodes} | {9000, 100} | set(extra_vmids)
+    assert set(fake.state.vms) == expected
+    volumes = fake.state.storage("pve", cluster.proxmox.seed_storage).volumes
+    for node in cluster.nodes:
+        vm = fake.state.vms[node.vmid]
+        config = {k: str(v) for k, v in vm.config.items()}
+        assert vm.status == "running", node.name
+        assert config["name"] == node.name
+        assert config["cores"] == str(node.cores)
+        assert config["memory"] == str(node.memory)
+        assert config["agent"] == "1" and config["onboot"] == "1"
+        mac = naming.node_mac(cluster.name, node.name)
+        assert config["net0"] == f"virtio={mac},bridge={cluster.proxmox.bridge}"
+        assert set(config["tags"].split(";")) == {"homelab-gen", f"cluster-{cluster.name}"}
+        owner_line = config["description"].splitlines()[0]
+        assert owner_line == f"homelab-gen: cluster={cluster.name} node={node.name}"
+        disk = boot_disk(config)
+        assert disk and disk_size(config[disk]) == node.disk * 2**30
+        assert "lock" not in config
+        if cluster.proxmox.seed_method == "iso":
+            cds = [v for k, v in config.items() if "media=cdrom" in v]
+            assert len(cds) == 1 and "cloudinit" not in cds[0], cds
+            volid = cds[0].split(",")[0]
+            assert volid in volumes and f"-{node.name}-" in volid
+        else:
+            assert "cicustom" in config

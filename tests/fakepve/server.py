@@ -262,6 +262,12 @@ def _handler_class(pve: FakePVE) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             return
 
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out in separate writes; without NODELAY each answer
+            # waits ~40 ms for the client's delayed ACK.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def do_GET(self) -> None:
             self._serve("GET")
 
