@@ -26,8 +26,12 @@ def read_text(path: Path, what: str, hint: str) -> str:
         raise HomelabError(f"{path}: cannot read {what}: {exc}", "check the file") from None
 
 
-def write_atomic(path: Path, data: str | bytes, mode: int = 0o644) -> None:
-    """Write via a temp file in the same folder and rename, so readers never see half a file."""
+def write_atomic(path: Path, data: str | bytes, mode: int = 0o644, durable: bool = True) -> None:
+    """Write via a temp file in the same folder and rename, so readers never see half a file.
+
+    durable=False skips the fsync: right for output that a re-render recreates, where an
+    fsync per file would dominate the render time of a large cluster.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -36,7 +40,8 @@ def write_atomic(path: Path, data: str | bytes, mode: int = 0o644) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -90,7 +95,7 @@ def apply(root: Path, rendered: Mapping[str, RenderedFile], changes: list[FileDi
     for item in changes:
         target = root / item.path
         if item.change in (Change.CREATE, Change.UPDATE):
-            write_atomic(target, rendered[item.path].text, rendered[item.path].mode)
+            write_atomic(target, rendered[item.path].text, rendered[item.path].mode, durable=False)
         elif item.change is Change.ORPHAN and _digest(target) == previous.get(item.path):
             target.unlink()
     kept = {
@@ -99,7 +104,9 @@ def apply(root: Path, rendered: Mapping[str, RenderedFile], changes: list[FileDi
         if rel not in rendered and (root / rel).exists()
     }
     kept.update({rel: _text_digest(f.text) for rel, f in rendered.items()})
-    write_atomic(root / MANIFEST, json.dumps(dict(sorted(kept.items())), indent=1) + "\n")
+    write_atomic(
+        root / MANIFEST, json.dumps(dict(sorted(kept.items())), indent=1) + "\n", durable=False
+    )
 
 
 def _mode(path: Path) -> int:

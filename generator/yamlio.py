@@ -50,10 +50,10 @@ def _safe_dumper() -> YAML:
     return yaml
 
 
-def load_text(text: str, source: str) -> Any:
-    """Parse YAML keeping comments and order, so a user's edits survive a rewrite."""
+def load_text(text: str, source: str, keep_comments: bool = False) -> Any:
+    """Parse YAML; keep_comments gives ruamel's round-trip tree, for rewriting a user's file."""
     try:
-        return _round_trip().load(text)
+        return (_round_trip() if keep_comments else YAML(typ="safe", pure=True)).load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
