@@ -255,6 +255,15 @@ def _parse_multipart(
     return fields, files
 
 
+def _joined(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Repeated form keys (array parameters such as exec's `command`) joined by NUL, as
+    PVE's HTTP server does before its schema splits them again."""
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        out[key] = f"{out[key]}\0{value}" if key in out else value
+    return out
+
+
 def _handler_class(pve: FakePVE) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -291,7 +300,8 @@ def _handler_class(pve: FakePVE) -> type[BaseHTTPRequestHandler]:
                 fields, files = _parse_multipart(body, kind)
                 params.update(fields)
             elif body:
-                params.update(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
+                pairs = urllib.parse.parse_qsl(body.decode(), keep_blank_values=True)
+                params.update(_joined(pairs))
             return params, files
 
         def _serve(self, method: str) -> None:
