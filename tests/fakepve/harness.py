@@ -36,7 +36,7 @@ def cluster_yaml(
         "seed_method": "iso",
         "bridge": "vmbr0",
     }
-    if fake:
+    if fake and proxmox.get("verify_tls", True):
         pve["ca_file"] = str(fake.tls.ca_file)
     pve.update(proxmox)
     nodes = [
