@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 from tests.fakepve.server import ApiError, FakePVE, Request, Route, TaskFailed
@@ -150,9 +151,16 @@ def content(pve: FakePVE, req: Request) -> Any:
     with pve.lock:
         store = _storage(pve, req)
         wanted = req.params.get("content")
+        volumes = dict(store.volumes)
+        # Snippets arrive over SFTP, not the API: list them from disk, as PVE does.
+        folder = Path(store.path or "/nonexistent") / "snippets"
+        if "snippets" in store.content and folder.is_dir():
+            for file in folder.iterdir():
+                volid = f"{req.params['storage']}:snippets/{file.name}"
+                volumes[volid] = {"content": "snippets", "size": file.stat().st_size}
         return [
             {"volid": volid, "content": v["content"], "size": v["size"], "format": v["content"]}
-            for volid, v in sorted(store.volumes.items())
+            for volid, v in sorted(volumes.items())
             if wanted is None or v["content"] == wanted
         ]
 
