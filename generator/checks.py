@@ -360,7 +360,9 @@ def check_topology(data: dict[str, Any], found: Findings) -> None:
     servers = [node for node in data["nodes"] if node["role"] == "server"]
     if data["nodes"] and not servers:
         found.error("nodes", "has no server", "set role: server on at least one node")
-    elif len(servers) > 1 and len(servers) % 2 == 0:
+    elif (
+        len(servers) > 1 and len(servers) % 2 == 0 and not data["cluster"].get("datastore_endpoint")
+    ):
         found.error(
             "nodes",
             f"has {len(servers)} servers",

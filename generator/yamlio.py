@@ -30,6 +30,11 @@ _YAML11_AMBIGUOUS = re.compile(
 )
 
 
+def is_yaml11_ambiguous(text: str) -> bool:
+    """True when a YAML 1.1 reader would not take this plain scalar as a string."""
+    return _YAML11_AMBIGUOUS.match(text) is not None
+
+
 def _represent_str(representer: Any, data: str) -> Any:
     if "\n" in data and all(c.isprintable() or c == "\n" for c in data):
         return representer.represent_scalar("tag:yaml.org,2002:str", data, style="|")

@@ -121,6 +121,18 @@ def test_small_vm_and_few_longhorn_nodes_warn_but_pass() -> None:
     assert any(w.startswith("nodes[2].disk: 16 GiB is below the recommended") for w in warnings)
 
 
+def test_even_server_count_is_fine_with_an_external_datastore() -> None:
+    text = "\n".join(
+        line
+        for line in fixture_text("valid/three-servers.yaml").splitlines()
+        if "k3s-server-3" not in line
+    )
+    text = text.replace(
+        "  git: {", "  datastore_endpoint: postgres://k3s@db.lan:5432/k3s\n  git: {"
+    )
+    assert len(config.parse(text).cluster.servers) == 2
+
+
 def test_vip_with_a_single_server_is_the_api_address() -> None:
     text = fixture_text("valid/one-server.yaml").replace(
         "  metallb_range:", "  api_vip: 10.0.0.10\n  metallb_range:"

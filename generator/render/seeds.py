@@ -49,7 +49,7 @@ class Host:
     def is_plain(self) -> bool:
         """True when every value prints as the same bare YAML scalar wherever it lands."""
         return all(
-            _PLAIN.match(value) and not yamlio._YAML11_AMBIGUOUS.match(value)
+            _PLAIN.match(value) and not yamlio.is_yaml11_ambiguous(value)
             for value in astuple(self)
         )
 
