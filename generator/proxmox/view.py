@@ -21,7 +21,8 @@ def _detail(vm: VMPlan) -> str:
     return "; ".join((vm.reason, *vm.notes))
 
 
-def print_plan(plan: Plan, out: TextIO = sys.stdout) -> None:
+def print_plan(plan: Plan, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     for warning in plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for problem in plan.problems:
@@ -73,8 +74,9 @@ class _Board:
 
 
 @contextmanager
-def progress(plan: Plan, out: TextIO = sys.stdout) -> Iterator[Any]:
+def progress(plan: Plan, out: TextIO | None = None) -> Iterator[Any]:
     """Yields a callback for apply's events."""
+    out = out or sys.stdout
     if not out.isatty():
         lock = threading.Lock()
 
@@ -100,7 +102,8 @@ def progress(plan: Plan, out: TextIO = sys.stdout) -> Iterator[Any]:
         yield update
 
 
-def print_outcomes(outcomes: tuple[Outcome, ...], out: TextIO = sys.stdout) -> int:
+def print_outcomes(outcomes: tuple[Outcome, ...], out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     failed = [o for o in outcomes if o.error]
     for outcome in outcomes:
         if outcome.error:
