@@ -1,0 +1,90 @@
+"""`homelab-gen render` through the CLI: create/identical reports, --check, --dry-run, safety."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from generator import secrets
+from tests.conftest import fixture_text
+from tests.test_cli import run_cli
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    (tmp_path / "cluster.yaml").write_text(fixture_text("valid/three-servers.yaml"))
+    return tmp_path
+
+
+def test_render_twice_then_nothing_changes(repo: Path) -> None:
+    first = run_cli("render", "-C", str(repo))
+    assert first.returncode == 0, first.stderr
+    assert "create    cloud-init/k3s-server-1/user-data" in first.stdout
+    second = run_cli("render", "-C", str(repo))
+    assert second.returncode == 0
+    assert "create" not in second.stdout and "update" not in second.stdout
+    assert second.stdout.strip().splitlines()[-1].endswith("identical")
+    assert run_cli("render", "-C", str(repo), "--check").returncode == 0
+
+
+def test_check_reports_drift_and_writes_nothing(repo: Path) -> None:
+    run_cli("render", "-C", str(repo))
+    text = (repo / "cluster.yaml").read_text().replace("monitoring: true", "monitoring: false")
+    (repo / "cluster.yaml").write_text(text)
+    release = repo / "gitops/infrastructure/controllers/monitoring/release.yaml"
+    before = release.read_bytes()
+    result = run_cli("render", "-C", str(repo), "--check")
+    assert result.returncode == 1
+    assert "orphan    gitops/infrastructure/controllers/monitoring/release.yaml" in result.stdout
+    assert "would change" in result.stdout
+    assert release.read_bytes() == before
+
+
+def test_dry_run_shows_changes_and_writes_nothing(repo: Path) -> None:
+    result = run_cli("render", "-C", str(repo), "--dry-run")
+    assert result.returncode == 0
+    assert "create    gitops/clusters/home/infrastructure.yaml" in result.stdout
+    assert not (repo / "gitops").exists() and not (repo / "cloud-init").exists()
+
+
+def test_switching_a_component_off_removes_only_what_render_made(repo: Path) -> None:
+    run_cli("render", "-C", str(repo))
+    own = repo / "gitops/infrastructure/controllers/monitoring/notes.md"
+    own.write_text("my notes\n")
+    text = (repo / "cluster.yaml").read_text().replace("monitoring: true", "monitoring: false")
+    (repo / "cluster.yaml").write_text(text)
+    assert run_cli("render", "-C", str(repo)).returncode == 0
+    assert not (repo / "gitops/infrastructure/controllers/monitoring/release.yaml").exists()
+    assert own.read_text() == "my notes\n"
+
+
+def test_render_keeps_the_existing_token(repo: Path) -> None:
+    run_cli("render", "-C", str(repo))
+    token = secrets.load(repo).k3s_token
+    (repo / "cluster.yaml").write_text(
+        (repo / "cluster.yaml")
+        .read_text()
+        .replace(
+            "memory: 4096, disk: 32}\n  - {name: k3s-agent-2",
+            "memory: 8192, disk: 32}\n  - {name: k3s-agent-2",
+        )
+    )
+    assert run_cli("render", "-C", str(repo)).returncode == 0
+    assert secrets.load(repo).k3s_token == token
+    assert token in (repo / "cloud-init/k3s-agent-1/user-data").read_text()
+
+
+def test_lost_secrets_store_with_seeds_is_refused(repo: Path) -> None:
+    run_cli("render", "-C", str(repo))
+    secrets.store_path(repo).unlink()
+    result = run_cli("render", "-C", str(repo))
+    assert result.returncode == 1
+    assert "restore it from your backup" in result.stderr
+    assert not secrets.store_path(repo).exists()
+
+
+def test_check_without_a_secrets_store_explains(repo: Path) -> None:
+    result = run_cli("render", "-C", str(repo), "--check")
+    assert result.returncode == 1
+    assert "no secrets store" in result.stderr and "Traceback" not in result.stderr
