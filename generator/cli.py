@@ -18,7 +18,7 @@ from generator import __version__
 from generator.errors import HomelabError
 
 # Each names generator/commands/<name>.py, which defines configure(subparsers) and run(args).
-COMMANDS = ("new", "validate", "render", "plan", "boot", "destroy")
+COMMANDS = ("new", "validate", "render", "template", "plan", "boot", "destroy")
 EXIT_INTERRUPTED = 130
 
 

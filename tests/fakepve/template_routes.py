@@ -1,0 +1,297 @@
+"""The fake PVE's routes for `homelab-gen template`: download-url, VM create, template.
+
+Use them beside the base routes, with a table of what "the internet" serves:
+
+    internet = {url: RemoteImage(data)}
+    FakePVE(state, tls, routes=ROUTES + template_routes(internet))
+
+Rules modelled on PVE 8.4/9.x: download-url needs the storage to allow the content type,
+an image extension for `import`, both checksum parameters or neither, and
+Datastore.AllocateTemplate plus network access (Sys.AccessNetwork on the node, or Sys.Audit
+and Sys.Modify on /); its task fails with "checksum mismatch" when the digest is wrong.
+VM create takes `STORAGE:0,import-from=VOLID` and `STORAGE:cloudinit` drives and holds
+`lock: create` while its task runs; `template` turns vm- disks into base- disks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.fakepve import schema
+from tests.fakepve.certs import make_tls
+from tests.fakepve.routes import ROUTES, _node, _storage
+from tests.fakepve.server import ApiError, FakePVE, Request, Route, TaskFailed
+from tests.fakepve.state import TEMPLATE_VMID, PveState, Vm, default_state
+
+DISK_KEYS = re.compile(r"^(scsi|virtio|sata|ide)\d+$")
+IMPORT_NAME = re.compile(r"^[-\w.+=]+\.(ova|qcow2|raw|vmdk)$")
+ISO_NAME = re.compile(r"^[-\w.+=]+\.(iso|img)$")
+
+
+@dataclass
+class RemoteImage:
+    data: bytes
+    virtual_size: str = "3G"  # what `qemu-img info` would say; becomes the disk's size=
+
+
+def sha(data: bytes, algorithm: str = "sha512") -> str:
+    return hashlib.new(algorithm, data).hexdigest()
+
+
+def _allowed(perms: dict[str, dict[str, int]], path: str, priv: str) -> bool:
+    parts = path.strip("/").split("/")
+    for depth in range(len(parts), -1, -1):
+        at = "/" + "/".join(parts[:depth])
+        if priv in perms.get(at, {}):
+            return depth == len(parts) or bool(perms[at][priv])
+    return False
+
+
+def _check_download_permissions(pve: FakePVE, req: Request) -> None:
+    perms, node = pve.state.permissions, req.params["node"]
+    storage_path = f"/storage/{req.params['storage']}"
+    if not _allowed(perms, storage_path, "Datastore.AllocateTemplate"):
+        raise ApiError(403, f"Permission check failed ({storage_path}, Datastore.AllocateTemplate)")
+    old_way = _allowed(perms, "/", "Sys.Audit") and _allowed(perms, "/", "Sys.Modify")
+    if not (old_way or _allowed(perms, f"/nodes/{node}", "Sys.AccessNetwork")):
+        raise ApiError(403, f"Permission check failed (/nodes/{node}, Sys.AccessNetwork)")
+
+
+def _check_checksum_params(req: Request) -> None:
+    has_sum, has_algo = "checksum" in req.params, "checksum-algorithm" in req.params
+    if has_sum != has_algo:
+        missing = "checksum-algorithm" if has_sum else "checksum"
+        other = "checksum" if has_sum else "checksum-algorithm"
+        raise ApiError(
+            400,
+            "Parameter verification failed.",
+            {missing: f"missing property - '{other}' requires this property"},
+        )
+
+
+def _download_url(internet: dict[str, RemoteImage]) -> Any:
+    def handler(pve: FakePVE, req: Request) -> Any:
+        _check_download_permissions(pve, req)
+        _check_checksum_params(req)
+        store = _storage(pve, req)
+        kind, filename = req.params["content"], req.params["filename"]
+        if kind not in store.content:
+            raise ApiError(
+                500,
+                f"storage '{req.params['storage']}' is not configured for content-type '{kind}'",
+            )
+        pattern = IMPORT_NAME if kind == "import" else ISO_NAME
+        if kind in ("import", "iso") and not pattern.match(filename):
+            raise ApiError(
+                400, "Parameter verification failed.", {"filename": "wrong file extension"}
+            )
+        volid = f"{req.params['storage']}:{kind}/{filename}"
+        with pve.lock:
+            if volid in store.volumes:
+                raise ApiError(500, f"refusing to override existing file '{filename}'")
+        url, algorithm = req.params["url"], req.params.get("checksum-algorithm")
+
+        def body() -> None:
+            time.sleep(pve.state.latency.upload)
+            remote = internet.get(url)
+            if remote is None:
+                raise TaskFailed(f"download failed: 404 Not Found ({url})")
+            if algorithm:
+                got, want = sha(remote.data, algorithm), req.params["checksum"].lower()
+                if got != want:
+                    raise TaskFailed(f"checksum mismatch: got '{got}' != expect '{want}'")
+            with pve.lock:
+                store.volumes[volid] = {
+                    "content": kind,
+                    "size": len(remote.data),
+                    "data": remote.data,
+                    "virtual_size": remote.virtual_size,
+                }
+
+        return pve.run_task(req, req.params["node"], "download", filename, body)
+
+    return handler
+
+
+def _options(value: str) -> tuple[str, dict[str, str]]:
+    head, *rest = value.split(",")
+    file = head.split("=", 1)[1] if head.startswith(("file=", "volume=")) else head
+    return file, dict(part.split("=", 1) for part in rest if "=" in part)
+
+
+def _import_source(pve: FakePVE, node: str, volid: str) -> dict[str, Any]:
+    if volid.startswith("/"):
+        raise ApiError(403, "Permission check failed (only root may import from a path)")
+    storage = volid.split(":", 1)[0]
+    store = pve.state.nodes[node].storages.get(storage)
+    volume = store.volumes.get(volid) if store else None
+    if volume is None or volume["content"] not in ("import", "images"):
+        raise ApiError(500, f"volume '{volid}' does not exist")
+    return volume
+
+
+def _new_disks(pve: FakePVE, req: Request) -> dict[str, str]:
+    """Each drive parameter as the config file will hold it once the create task is done."""
+    node, vmid = req.params["node"], req.int("vmid")
+    out: dict[str, str] = {}
+    count = 0
+    for key, value in req.params.items():
+        if not DISK_KEYS.match(key):
+            continue
+        file, opts = _options(value)
+        storage, _, what = file.partition(":")
+        target = pve.state.nodes[node].storages.get(storage)
+        if target is None or "images" not in target.content:
+            raise ApiError(500, f"storage '{storage}' does not support vm images")
+        if what == "cloudinit":
+            out[key] = f"{storage}:vm-{vmid}-cloudinit,media=cdrom"
+            continue
+        if "import-from" in opts:
+            if what != "0":
+                raise ApiError(
+                    400, "Parameter verification failed.", {key: "import-from needs STORAGE:0"}
+                )
+            size = _import_source(pve, node, opts.pop("import-from"))["virtual_size"]
+        elif re.fullmatch(r"\d+", what):
+            size = f"{what}G"
+        else:
+            out[key] = value
+            continue
+        rest = "".join(f",{k}={v}" for k, v in opts.items() if k != "size")
+        out[key] = f"{storage}:vm-{vmid}-disk-{count}{rest},size={size}"
+        count += 1
+    return out
+
+
+def create_vm(pve: FakePVE, req: Request) -> Any:
+    node, vmid = req.params["node"], req.int("vmid")
+    facts = _node(pve, req)
+    for key, value in req.params.items():
+        bridge = re.search(r"bridge=([^,]+)", value) if key.startswith("net") else None
+        if bridge and bridge[1] not in facts.bridges:
+            raise ApiError(500, f"bridge '{bridge[1]}' does not exist")
+    with pve.lock:
+        if vmid in pve.state.vms:
+            raise ApiError(
+                500, f"unable to create VM {vmid} - VM {vmid} already exists on node '{node}'"
+            )
+        disks = _new_disks(pve, req)
+        vm = Vm(vmid, node, {"lock": "create"})
+        pve.state.vms[vmid] = vm
+
+    def body() -> None:
+        time.sleep(pve.state.latency.clone)
+        config: dict[str, Any] = {
+            k: v
+            for k, v in req.params.items()
+            if k not in ("node", "vmid", "import-working-storage", "start")
+        }
+        config.update(disks)
+        for key, value in list(config.items()):
+            if key.startswith("net") and "=" not in value.split(",")[0]:
+                model, _, rest = value.partition(",")
+                mac = "BC:24:11:" + ":".join(f"{b:02X}" for b in secrets.token_bytes(3))
+                config[key] = f"{model}={mac}" + (f",{rest}" if rest else "")
+        with pve.lock:
+            vm.config = config
+
+    def undo() -> None:
+        if pve.state.vms.get(vmid) is vm:
+            del pve.state.vms[vmid]
+
+    return pve.run_task(req, node, "qmcreate", str(vmid), body, on_fail=undo)
+
+
+def make_template(pve: FakePVE, req: Request) -> Any:
+    with pve.lock:
+        vm = pve.vm(req.params["node"], req.int("vmid"))
+        if "lock" in vm.config:
+            raise ApiError(500, f"VM is locked ({vm.config['lock']})")
+        if vm.is_template:
+            raise ApiError(500, "you can't convert a template to a template")
+        if vm.status == "running":
+            raise ApiError(500, "you can't convert a VM to template if VM is running")
+
+    def body() -> None:
+        time.sleep(pve.state.latency.config)
+        with pve.lock:
+            for key, value in list(vm.config.items()):
+                if DISK_KEYS.match(key) and "cloudinit" not in str(value):
+                    vm.config[key] = re.sub(r":vm-(\d+)-disk", r":base-\1-disk", str(value))
+            vm.config["template"] = 1
+
+    return pve.run_task(req, req.params["node"], "qmtemplate", str(vm.vmid), body)
+
+
+def template_routes(internet: dict[str, RemoteImage]) -> list[Route]:
+    return [
+        ("POST", "/nodes/{node}/storage/{storage}/download-url", _download_url(internet)),
+        ("POST", "/nodes/{node}/qemu", create_vm),
+        ("POST", "/nodes/{node}/qemu/{vmid}/template", make_template),
+    ]
+
+
+def template_state(token_secret: str) -> PveState:
+    """The default world without its template, with the download privilege granted."""
+    state = default_state(token_secret)
+    del state.vms[TEMPLATE_VMID]
+    state.permissions["/nodes"] = {**state.permissions.get("/nodes", {}), "Sys.AccessNetwork": 1}
+    return state
+
+
+@contextlib.contextmanager
+def running_template_fake(
+    directory: Path, internet: dict[str, RemoteImage], state: PveState | None = None
+) -> Iterator[FakePVE]:
+    tls = make_tls(directory / "fakepve-tls")
+    fake = FakePVE(
+        state or template_state(secrets.token_hex(16)),
+        tls,
+        routes=ROUTES + template_routes(internet),
+    )
+    with fake:
+        yield fake
+
+
+# The built-in schema subset, used only when ../shared/upstream is absent.
+_S = {"type": "string", "optional": 1}
+_CREATE = {k: v for k, v in schema._VM_CONFIG.items() if k not in ("delete", "digest", "skiplock")}
+_CREATE.update(
+    {
+        "ostype": {**_S, "enum": ["other", "l24", "l26", "win10", "win11", "solaris"]},
+        "scsihw": {**_S, "enum": ["lsi", "virtio-scsi-pci", "virtio-scsi-single", "pvscsi"]},
+        "serial[n]": {**_S, "pattern": "(/dev/.+|socket)"},
+        "import-working-storage": _S,
+        "start": {"type": "boolean", "optional": 1},
+    }
+)
+schema.FALLBACK.setdefault(
+    ("POST", "/nodes/{node}/storage/{storage}/download-url"),
+    {
+        "node": {"type": "string"},
+        "storage": {"type": "string"},
+        "url": {"type": "string", "pattern": "https?://.*"},
+        "filename": {"type": "string", "maxLength": 255},
+        "content": {"type": "string", "enum": ["iso", "vztmpl", "import"]},
+        "checksum": _S,
+        "checksum-algorithm": {
+            **_S,
+            "enum": ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"],
+        },
+        "compression": _S,
+        "verify-certificates": {"type": "boolean", "optional": 1},
+    },
+)
+schema.FALLBACK.setdefault(("POST", "/nodes/{node}/qemu"), _CREATE)
+schema.FALLBACK.setdefault(
+    ("POST", "/nodes/{node}/qemu/{vmid}/template"),
+    {"node": {"type": "string"}, "vmid": schema._VMID, "disk": _S},
+)
