@@ -11,8 +11,8 @@ import pytest
 from generator import cli, naming
 from generator.errors import UsageError
 from generator.model import Cluster
-from generator.proxmox import core
 from generator.proxmox import template as tpl
+from generator.proxmox.client import TOKEN_ENV
 from generator.proxmox.images import IMAGES, choose_source, digest_from_sums, parse_checksum
 from tests.fakepve import FOREIGN_VMID, TEMPLATE_VMID, FakePVE, running_fake
 from tests.fakepve.harness import boot, client_for, cluster_yaml, make_cluster, snapshot
@@ -67,7 +67,7 @@ def _plan(fake: FakePVE, cluster: Cluster, image: str | None = None) -> tpl.Temp
 def test_fresh_template_is_downloaded_checked_created_and_converted(fake: FakePVE) -> None:
     cluster = make_cluster(fake, 1)
     sums = Sums(sha(IMAGE_BYTES))
-    plan, done = _make(fake, cluster, sums=sums)
+    _, done = _make(fake, cluster, sums=sums)
     assert done == ("download", "create", "convert")
     assert sums.fetched == [DEBIAN.sums_url]
     download = next(c for c in fake.state.calls if c.path.endswith("/download-url"))
@@ -225,7 +225,7 @@ def test_cli_custom_url_with_checksum_end_to_end(
     repo = tmp_path / "lab"
     repo.mkdir()
     (repo / "cluster.yaml").write_text(cluster_yaml(fake, 1))
-    monkeypatch.setenv(core.TOKEN_ENV, fake.state.token_secret)
+    monkeypatch.setenv(TOKEN_ENV, fake.state.token_secret)
     args = [
         "template",
         "-C",
@@ -253,7 +253,7 @@ def test_cli_refusal_exits_1_and_prints_commands(
 ) -> None:
     fake.state.version = "8.2.7"
     (tmp_path / "cluster.yaml").write_text(cluster_yaml(fake, 1))
-    monkeypatch.setenv(core.TOKEN_ENV, fake.state.token_secret)
+    monkeypatch.setenv(TOKEN_ENV, fake.state.token_secret)
     assert cli.main(["template", "-C", str(tmp_path), "--yes"]) == 1
     err = capsys.readouterr().err
     assert "    qm create 9000 " in err and "nothing was changed" in err
@@ -297,3 +297,33 @@ def test_q35_puts_the_cloud_init_drive_on_scsi() -> None:
     params = tpl.create_params(make_cluster(None, 1), source, "local:import/x.qcow2")
     assert params["scsi1"] == "local-lvm:cloudinit" and "ide2" not in params
     assert tpl.seed_drive("pc") == "ide2"
+
+
+# -- the fake speaks PVE's schema for the new endpoints ------------------------------------------
+def test_fake_rejects_what_pve_rejects(fake: FakePVE) -> None:
+    from generator.proxmox.client import PveError
+
+    client = client_for(fake, make_cluster(fake, 1))
+    path = "nodes/pve/storage/local/download-url"
+    good = {"url": DEBIAN.url, "content": "import", "filename": DEBIAN.filename}
+    for bad, field in (
+        ({**good, "checksum": "ab"}, "checksum-algorithm"),  # checksum needs its algorithm
+        ({**good, "filename": "debian.img"}, "filename"),  # import content needs a disk extension
+        ({**good, "content": "images"}, "content"),  # not in the endpoint's enum
+        ({**good, "verify": "1"}, "verify"),  # unknown parameter
+    ):
+        with pytest.raises(PveError, match=field):
+            client.call("POST", path, **bad)
+    with pytest.raises(PveError, match="already exists"):
+        client.call("POST", "nodes/pve/qemu", vmid=FOREIGN_VMID, name="again")
+    assert not fake.state.storage("pve", "local").volumes
+
+
+def test_fresh_template_with_the_built_in_schema(
+    fake: FakePVE, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakepve import schema
+
+    monkeypatch.setattr(schema, "_upstream", lambda: None)
+    _, done = _make(fake, make_cluster(fake, 1))
+    assert done == ("download", "create", "convert")
