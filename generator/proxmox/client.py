@@ -37,7 +37,7 @@ class Retry:
     base: float = 1.0
     cap: float = 20.0
     task_poll: float = 0.25
-    task_poll_cap: float = 2.0
+    task_poll_cap: float = 1.0
     task_timeout: float = 900.0
 
     def delay(self, attempt: int) -> float:
