@@ -327,3 +327,27 @@ def test_fresh_template_with_the_built_in_schema(
     monkeypatch.setattr(schema, "_upstream", lambda: None)
     _, done = _make(fake, make_cluster(fake, 1))
     assert done == ("download", "create", "convert")
+
+
+@pytest.mark.parametrize(
+    ("step", "kind"),
+    [("create", "reset"), ("create", "task"), ("create", "500"), ("template", "reset"),
+     ("template", "lock"), ("download", "reset"), ("download", "noupid")],
+)  # fmt: skip
+def test_faults_converge_to_one_template(
+    fake: FakePVE, monkeypatch: pytest.MonkeyPatch, step: str, kind: str
+) -> None:
+    from tests.fakepve import Fault, server
+
+    extra = (("POST", "/qemu", "create"), ("POST", "/template", "template"))
+    monkeypatch.setattr(
+        server, "STEPS", (*server.STEPS, *extra, ("POST", "/download-url", "download"))
+    )
+    fake.state.faults.append(Fault(step, kind))
+    cluster = make_cluster(fake, 1)
+    _make(fake, cluster)
+    fake.wait_idle()
+    assert fake.state.faults[0].times == 0, "the fault never fired"
+    assert fake.state.vms[TEMPLATE_VMID].is_template
+    assert set(fake.state.vms) == {TEMPLATE_VMID, FOREIGN_VMID}
+    assert _plan(fake, cluster).steps == ()

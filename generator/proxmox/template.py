@@ -391,6 +391,18 @@ def _download(client: Client, cluster: Cluster, source: Source, fetch: Fetch) ->
         raise TemplateFailed(f"Proxmox could not download {source.url}: {text}", hint) from exc
 
 
+def _replan(client: Client, cluster: Cluster, source: Source, explicit: bool) -> TemplatePlan:
+    """A fresh plan; a VM still locked by the create task whose answer we lost is waited for."""
+    for attempt in range(client.retry.attempts):
+        again = plan_template(cluster, source, observe_template(client, cluster), explicit)
+        if again.reason != "locked":
+            break
+        time.sleep(client.retry.delay(attempt))
+    if again.problems:
+        raise TemplateFailed("; ".join(again.problems))
+    return again
+
+
 def apply_template(
     client: Client,
     cluster: Cluster,
@@ -418,10 +430,7 @@ def apply_template(
                 raise TemplateFailed(f"template {plan.vmid}: {step.kind} failed: {exc}") from exc
             progress(step.kind, "retry")
             time.sleep(client.retry.delay(failures - 1))
-            again = plan_template(cluster, source, observe_template(client, cluster), explicit)
-            if again.problems:
-                raise TemplateFailed("; ".join(again.problems)) from exc
-            steps = list(again.steps)
+            steps = list(_replan(client, cluster, source, explicit).steps)
             continue
         progress(step.kind, "done")
         done.append(step.kind)
