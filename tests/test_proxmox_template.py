@@ -142,6 +142,7 @@ def test_pve_83_refuses_with_the_manual_commands(fake: FakePVE) -> None:
     assert "qm create 9000 " in manual and "qm template 9000" in manual
     assert f"--scsi0 local-lvm:0,import-from=/var/tmp/{DEBIAN.upstream_name}" in manual
     assert "--net0 virtio,bridge=vmbr0" in manual and "--ide2 local-lvm:cloudinit" in manual
+    assert "pveum" not in manual, "the manual route runs as root: no token grants needed"
     assert not fake.state.mutating_calls()
 
 
@@ -351,3 +352,38 @@ def test_faults_converge_to_one_template(
     assert fake.state.vms[TEMPLATE_VMID].is_template
     assert set(fake.state.vms) == {TEMPLATE_VMID, FOREIGN_VMID}
     assert _plan(fake, cluster).steps == ()
+
+
+def test_publishers_checksum_file_is_fetched_over_http(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import http.server
+    import threading
+
+    from generator.errors import HomelabError
+    from generator.proxmox.images import Checksum, fetch_https, resolve
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)  # a CI proxy must not carry loopback requests
+    (tmp_path / "SHA512SUMS").write_text(f"{'e' * 128}  {DEBIAN.upstream_name}\n")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: object, **kw: object) -> None:
+            super().__init__(*args, directory=str(tmp_path), **kw)  # type: ignore[arg-type]
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        rule = Checksum("sha512", None, f"{base}/SHA512SUMS", DEBIAN.upstream_name)
+        assert resolve(rule, fetch_https) == ("sha512", "e" * 128)
+        with pytest.raises(HomelabError, match="lists no sha512 digest"):
+            resolve(replace(rule, sums_name="gone.qcow2"), fetch_https)
+        with pytest.raises(HomelabError, match="--checksum"):
+            fetch_https(f"{base}/missing")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -100,7 +100,7 @@ def image_volid(cluster: Cluster, source: Source) -> str:
 
 def description(cluster: Cluster, source: Source) -> str:
     return (
-        f"{DESCRIPTION_HEAD} image={source.key} volume={image_volid(cluster, source)}\n"
+        f"{DESCRIPTION_HEAD} image={source.key} source={source.url}\n"
         "Made by homelab-gen template; homelab-gen boot clones it. To rebuild it, destroy it"
         " and run homelab-gen template again."
     )
@@ -227,7 +227,8 @@ def plan_template(
             f" on the Proxmox host ({cluster.proxmox.node}) as root instead:",
         )
         manual += manual_commands(cluster, source)
-    missing = missing_privileges(cluster, facts, steps)
+    # The manual route runs as root on the host, so the token's privileges matter no more.
+    missing = [] if manual else missing_privileges(cluster, facts, steps)
     if missing:
         problems.append(
             f"the API token {cluster.proxmox.token_id} lacks: {', '.join(missing)};"
@@ -378,7 +379,7 @@ def _download(client: Client, cluster: Cluster, source: Source, fetch: Fetch) ->
         "POST", f"nodes/{pve.node}/storage/{pve.seed_storage}/download-url", **params
     )
     try:
-        client.wait(str(upid))
+        _wait_long(client, str(upid))
     except PveError as exc:
         text = str(exc).removeprefix("task failed: ")
         hint = "check that the Proxmox host can reach the URL"
@@ -401,6 +402,17 @@ def _replan(client: Client, cluster: Cluster, source: Source, explicit: bool) ->
     if again.problems:
         raise TemplateFailed("; ".join(again.problems))
     return again
+
+
+def _wait_long(client: Client, upid: str, rounds: int = 4) -> None:
+    """A cloud image on a slow home line can outlast one task timeout; keep waiting."""
+    for attempt in range(rounds):
+        try:
+            client.wait(upid)
+            return
+        except PveError as exc:
+            if "still running" not in str(exc) or attempt == rounds - 1:
+                raise
 
 
 def apply_template(
