@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,3 +82,23 @@ def test_preflight_problem_exits_1_and_changes_nothing(
     assert main(["boot", "-C", str(directory), "--yes"]) == 1
     assert "homelab-gen template" in capsys.readouterr().err
     assert not fake.state.mutating_calls()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_terminal_gets_a_rich_table_and_live_progress() -> None:
+    from generator.proxmox.apply import Event
+    from generator.proxmox.plan import Action, Plan, VMPlan
+    from generator.proxmox.view import print_plan, progress
+
+    plan = Plan((VMPlan("k3s-server-1", 201, (Action("start", 201, "pve"),), "update"),))
+    out = _Terminal()
+    print_plan(plan, out)
+    assert "homelab-gen plan" in out.getvalue() and "k3s-server-1" in out.getvalue()
+    live = _Terminal()
+    with progress(plan, live) as update:
+        update(Event("k3s-server-1", "start", "done"))
+    assert "start: done" in live.getvalue()

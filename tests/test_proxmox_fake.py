@@ -35,6 +35,7 @@ def test_a_server_from_an_unknown_ca_is_refused(fake: FakePVE, tmp_path: Path) -
     assert not fake.state.calls  # refused before any request reached the server
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_verify_tls_false_warns_every_time(fake: FakePVE) -> None:
     cluster = make_cluster(fake, verify_tls=False)
     warnings: list[str] = []

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from generator.errors import HomelabError
-from generator.proxmox import seeds
+from generator.proxmox import core, seeds
+from generator.proxmox.observe import observe
 from tests.fakepve import running_fake
-from tests.fakepve.harness import assert_converged, boot, make_cluster, seed_texts
+from tests.fakepve.harness import assert_converged, boot, client_for, make_cluster, seed_texts
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
@@ -107,6 +108,11 @@ def test_snippets_upload_over_verified_ssh_and_cicustom(sshd: Sshd, tmp_path: Pa
         again = boot(fake, cluster, texts=texts, ssh=target)
         assert again.prepared.plan.is_noop
         assert len(fake.state.mutating_calls()) == count
+        client = client_for(fake, cluster)
+        observed = observe(client, cluster)
+        plan = core.destroy_plan(cluster, observed)
+        assert not [o for o in core.destroy(client, cluster, observed, plan, print) if o.error]
+        assert not list((storage_dir / "snippets").iterdir())
 
 
 def test_a_wrong_host_key_is_refused(sshd: Sshd, tmp_path: Path) -> None:

@@ -190,7 +190,11 @@ def classify(exc: Exception, method: str, path: str, base_url: str) -> PveError:
             )
         if exc.status_code == 403:
             return PveError(f"{where}: permission denied ({text})", "see README: API token")
-        transient = exc.status_code >= 500 or any(t in text.lower() for t in TRANSIENT_TEXTS)
+        # PVE answers 500 for a missing VM or volume too: a fact, not a hiccup.
+        missing = "does not exist" in text
+        transient = not missing and (
+            exc.status_code >= 500 or any(t in text.lower() for t in TRANSIENT_TEXTS)
+        )
         return PveError(f"{where}: {text}", transient=transient)
     return PveError(f"{where}: {_short(exc)}", transient=True)
 

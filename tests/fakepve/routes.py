@@ -171,12 +171,16 @@ def delete_volume(pve: FakePVE, req: Request) -> Any:
         volid = req.params["volume"]
         if ":" not in volid:
             volid = f"{req.params['storage']}:{volid}"
-        if volid not in store.volumes:
+        on_disk = Path(store.path or "/nonexistent") / "snippets" / volid.split("/", 1)[-1]
+        is_snippet = volid.startswith(f"{req.params['storage']}:snippets/") and on_disk.is_file()
+        if volid not in store.volumes and not is_snippet:
             raise ApiError(500, f"volume '{volid}' does not exist")
 
     def body() -> None:
         with pve.lock:
             store.volumes.pop(volid, None)
+            if is_snippet:
+                on_disk.unlink(missing_ok=True)
 
     return pve.run_task(req, req.params["node"], "imgdel", "", body)
 
