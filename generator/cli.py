@@ -18,7 +18,17 @@ from generator import __version__
 from generator.errors import HomelabError
 
 # Each names generator/commands/<name>.py, which defines configure(subparsers) and run(args).
-COMMANDS = ("new", "validate", "render", "template", "plan", "boot", "destroy")
+COMMANDS = (
+    "new",
+    "validate",
+    "render",
+    "template",
+    "plan",
+    "boot",
+    "destroy",
+    "status",
+    "kubeconfig",
+)
 EXIT_INTERRUPTED = 130
 
 

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from generator.cli import directory_option
+
+
+def configure(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "kubeconfig",
+        help="fetch K3s's admin kubeconfig through the guest agent (no SSH), mode 0600",
+    )
+    directory_option(parser)
+    parser.add_argument(
+        "-o",
+        dest="output",
+        type=Path,
+        metavar="FILE",
+        help="where to write it (default: <cluster>.kubeconfig in the cluster repo)",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="merge into $KUBECONFIG (its first file) or ~/.kube/config instead",
+    )
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        help="API address to write instead of https://<api_vip or server IP>:6443",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="how long to wait for K3s to write its kubeconfig (default 600)",
+    )
+    parser.add_argument("--interval", type=float, default=5.0, metavar="S", help=argparse.SUPPRESS)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from generator import config, kubeconfig, watch
+    from generator.errors import UsageError
+    from generator.proxmox import agent, core
+
+    if args.merge and args.output:
+        raise UsageError("choose -o FILE or --merge, not both")
+    loaded = config.load(args.directory)
+    cluster = loaded.cluster
+    for warning in loaded.warnings:
+        _warn(warning)
+    client = core.connect(cluster, args.directory, warn=_warn)
+    first = cluster.first_server
+    pve_node = first.proxmox_node or cluster.proxmox.node
+    text = agent.wait_for_file(
+        client,
+        pve_node,
+        first.vmid,
+        agent.K3S_KUBECONFIG,
+        timeout=args.timeout,
+        interval=args.interval,
+        on_wait=_waiting(first.name),
+    )
+    k3s_yaml = kubeconfig.parse(text, f"{first.name}:{agent.K3S_KUBECONFIG}")
+    server = args.server or kubeconfig.api_server(cluster)
+    ours = kubeconfig.rewrite(k3s_yaml, cluster.name, server)
+    if args.merge:
+        target = kubeconfig.merge_target()
+        merged = kubeconfig.merge_into(target, ours)
+        print(f"merged context {cluster.name} ({server}) into {target}")
+        if merged.get("current-context") != cluster.name:
+            print(f"use it: kubectl config use-context {cluster.name}")
+        return 0
+    target = args.output or watch.kubeconfig_path(cluster, args.directory)
+    kubeconfig.write(target, ours)
+    print(f"wrote {target} (mode 0600, server {server})")
+    print(f"use it: export KUBECONFIG={target.resolve()}")
+    return 0
+
+
+def _waiting(name: str) -> Any:
+    said: set[str] = set()
+
+    def on_wait(why: str) -> None:
+        if why not in said:
+            said.add(why)
+            print(f"waiting for {name}: {why}", file=sys.stderr, flush=True)
+
+    return on_wait
+
+
+def _warn(message: str) -> None:
+    print(message if message.startswith("warning:") else f"warning: {message}", file=sys.stderr)

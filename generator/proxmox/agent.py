@@ -1,0 +1,222 @@
+"""The QEMU guest agent through PVE's API: addresses, file-read and exec, so `status` and
+`kubeconfig` never need SSH.
+
+Agent calls go out once (Client.call, not Client.get): "agent not running" is a 500 that
+the caller polls on its own schedule, not a transient error worth a backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from generator.proxmox.client import Client, PveError
+from generator.status import CloudInit
+
+K3S_KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
+EXEC_PRIVILEGE = "VM.GuestAgent.Unrestricted"
+
+
+class AgentError(PveError):
+    """An agent call that could not answer. kind: vm-down, agent-down, no-file, forbidden,
+    failed (anything else)."""
+
+    def __init__(self, kind: str, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.kind = kind
+
+
+def _status_code(exc: BaseException) -> int | None:
+    code = getattr(exc.__cause__, "status_code", None)
+    return int(code) if code is not None else None
+
+
+def _reason(exc: PveError) -> str:
+    """PVE's own words, without the method/path prefix Client adds."""
+    cause = exc.__cause__
+    content = getattr(cause, "content", None)
+    return str(content).strip() if content else str(exc)
+
+
+def classify(exc: PveError) -> AgentError:
+    if isinstance(exc, AgentError):
+        return exc
+    text = _reason(exc)
+    lowered = text.lower()
+    if _status_code(exc) == 403:
+        return AgentError("forbidden", text)
+    if "guest agent is not running" in lowered or "no qemu guest agent configured" in lowered:
+        return AgentError("agent-down", text)
+    if re.search(r"vm \d+ (is )?not running", lowered):
+        return AgentError("vm-down", text)
+    if "no such file" in lowered:
+        return AgentError("no-file", text)
+    if "connection failed" in str(exc).lower():
+        return AgentError("agent-down", f"no answer from Proxmox: {text}")
+    return AgentError("failed", text)
+
+
+def _agent(client: Client, method: str, node: str, vmid: int, endpoint: str, **params: Any) -> Any:
+    try:
+        return client.call(method, f"nodes/{node}/qemu/{vmid}/agent/{endpoint}", **params)
+    except PveError as exc:
+        raise classify(exc) from exc
+
+
+# -- addresses -------------------------------------------------------------------------------
+def parse_interfaces(answer: Any) -> tuple[str, ...]:
+    """IPv4 addresses the guest reports, loopback left out, in the guest's order."""
+    interfaces = answer.get("result", answer) if isinstance(answer, dict) else answer
+    found: list[str] = []
+    for interface in interfaces or []:
+        for address in interface.get("ip-addresses") or []:
+            ip = str(address.get("ip-address", ""))
+            if address.get("ip-address-type") == "ipv4" and ip and not ip.startswith("127."):
+                found.append(ip)
+    return tuple(dict.fromkeys(found))
+
+
+def addresses(client: Client, node: str, vmid: int) -> tuple[str, ...]:
+    return parse_interfaces(_agent(client, "GET", node, vmid, "network-get-interfaces"))
+
+
+# -- files -----------------------------------------------------------------------------------
+def read_file(client: Client, node: str, vmid: int, path: str) -> str:
+    answer = _agent(client, "GET", node, vmid, "file-read", file=path)
+    if answer.get("truncated") in (1, True, "1"):
+        raise AgentError("failed", f"{path} is larger than the agent can read in one go")
+    return str(answer.get("content", ""))
+
+
+def wait_for_file(
+    client: Client,
+    node: str,
+    vmid: int,
+    path: str,
+    *,
+    timeout: float,
+    interval: float = 5.0,
+    on_wait: Callable[[str], None] = lambda _: None,
+) -> str:
+    """Read `path`, retrying while the VM, its agent or the file itself is not there yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return read_file(client, node, vmid, path)
+        except AgentError as exc:
+            if exc.kind in ("forbidden", "failed") or time.monotonic() >= deadline:
+                raise
+            on_wait(exc.message)
+        time.sleep(max(0.0, min(interval, deadline - time.monotonic())))
+
+
+# -- exec ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Exec:
+    exitcode: int | None
+    out: str
+    err: str
+
+
+def run(
+    client: Client,
+    node: str,
+    vmid: int,
+    command: Sequence[str],
+    *,
+    timeout: float = 30.0,
+    poll: float = 0.2,
+) -> Exec:
+    """Run a command in the guest and wait for it to exit."""
+    started = _agent(client, "POST", node, vmid, "exec", command=list(command))
+    pid = int(started["pid"])
+    deadline = time.monotonic() + timeout
+    while True:
+        state = _agent(client, "GET", node, vmid, "exec-status", pid=pid)
+        if state.get("exited") in (1, True, "1"):
+            code = state.get("exitcode")
+            return Exec(
+                None if code is None else int(code),
+                str(state.get("out-data", "")),
+                str(state.get("err-data", "")),
+            )
+        if time.monotonic() >= deadline:
+            raise AgentError("failed", f"{' '.join(command)} still running after {timeout:.0f} s")
+        time.sleep(poll)
+
+
+def forbidden_note() -> str:
+    """Said for every node once exec is refused: the token is the same for all of them."""
+    return (
+        f"token lacks {EXEC_PRIVILEGE} (PVE 9 needs it for agent exec; grant it to read"
+        " cloud-init's state, K3s readiness does not need it)"
+    )
+
+
+# -- cloud-init ------------------------------------------------------------------------------
+def parse_cloud_init_json(text: str) -> CloudInit | None:
+    """`cloud-init status --format json` (23.x and later); None when the text is not JSON."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or "status" not in data:
+        return None
+    extended = str(data.get("extended_status") or "")
+    errors = tuple(str(e) for e in data.get("errors") or ())
+    recoverable = data.get("recoverable_errors") or {}
+    return CloudInit(
+        status=_normal_status(str(data["status"])),
+        detail=str(data.get("detail") or ""),
+        errors=errors,
+        degraded=extended.startswith("degraded") or bool(recoverable),
+    )
+
+
+def parse_cloud_init_long(text: str) -> CloudInit | None:
+    """`cloud-init status --long` as 22.4 prints it: `status:`, `time:`, `detail:` lines."""
+    found = re.search(r"^status:\s*(.+)$", text, re.M)
+    if not found:
+        return None
+    detail = text.split("detail:", 1)[1].strip() if "detail:" in text else ""
+    errors = tuple(line.strip("- ").strip() for line in _section(text, "errors") if line.strip())
+    return CloudInit(
+        status=_normal_status(found[1].strip()),
+        detail=detail,
+        errors=errors,
+        degraded=found[1].strip().startswith("degraded"),
+    )
+
+
+def _section(text: str, name: str) -> list[str]:
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if line.strip() == f"{name}:":
+            return [x for x in lines[index + 1 :] if x.startswith((" ", "\t", "-"))]
+    return []
+
+
+def _normal_status(status: str) -> str:
+    status = status.removeprefix("degraded ").strip()
+    return {"not run": "not started", "not_run": "not started"}.get(status, status)
+
+
+def cloud_init_status(
+    client: Client, node: str, vmid: int, json_ok: bool = True
+) -> tuple[CloudInit, bool]:
+    """The guest's cloud-init state, and whether `--format json` worked (22.4 lacks it)."""
+    if json_ok:
+        result = run(client, node, vmid, ["cloud-init", "status", "--format", "json"])
+        parsed = parse_cloud_init_json(result.out)
+        if parsed is not None:
+            return parsed, True
+    result = run(client, node, vmid, ["cloud-init", "status", "--long"])
+    parsed = parse_cloud_init_long(result.out)
+    if parsed is None:
+        output = (result.err or result.out).strip()[:200]
+        raise AgentError("failed", f"cannot read cloud-init status ({output or 'no output'})")
+    return parsed, False

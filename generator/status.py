@@ -1,0 +1,320 @@
+"""What `status` knows about the lab, and what it concludes: facts -> rows -> readiness.
+
+Pure: the facts are gathered elsewhere (generator/watch.py) from Proxmox's guest agent and
+the K3s API; here they become table rows, one overall verdict and the FIRST thing blocking
+it, so a user who waits sees exactly where the lab is stuck.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# A blocker's weight: a failure needs the user; waiting may still resolve by itself.
+FAILED = 0
+WAITING = 1
+
+
+@dataclass(frozen=True)
+class CloudInit:
+    status: str  # done, running, error, not started, disabled
+    detail: str = ""
+    errors: tuple[str, ...] = ()
+    degraded: bool = False  # done, with recoverable errors (cloud-init 23.4+)
+
+
+@dataclass(frozen=True)
+class Guest:
+    """One cluster node as Proxmox and its guest agent see it; None means unknown."""
+
+    name: str
+    role: str
+    vmid: int
+    expected_ip: str
+    vm: str | None = None  # running, stopped, paused, missing, foreign
+    agent: bool | None = None
+    agent_note: str = ""
+    addresses: tuple[str, ...] = ()
+    cloud_init: CloudInit | None = None
+    cloud_init_note: str = ""
+
+
+@dataclass(frozen=True)
+class KubeNode:
+    name: str
+    ready: bool
+    version: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class FluxObject:
+    kind: str  # FluxInstance, Kustomization, HelmRelease
+    namespace: str
+    name: str
+    ready: bool | None  # None: no Ready condition yet
+    reason: str = ""
+    message: str = ""
+    stalled: bool = False
+    revision: str = ""
+
+
+@dataclass(frozen=True)
+class Kube:
+    """The K3s API's view; `error` says why it is unknown (API down, no kubeconfig yet)."""
+
+    error: str = ""
+    server: str = ""
+    nodes: tuple[KubeNode, ...] = ()
+    instance: FluxObject | None = None
+    kustomizations: tuple[FluxObject, ...] = ()
+    helmreleases: tuple[FluxObject, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Facts:
+    cluster: str
+    guests: tuple[Guest, ...]
+    kube: Kube
+    pve_error: str = ""  # why the VM and agent columns are unknown
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    node: str
+    vm: str
+    agent: str
+    address: str
+    cloud_init: str
+    k3s: str
+    ready: bool
+
+
+@dataclass(frozen=True)
+class FluxRow:
+    kind: str
+    name: str
+    ready: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, order=True)
+class Blocker:
+    severity: int
+    order: int
+    text: str = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Report:
+    nodes: tuple[NodeRow, ...]
+    flux: tuple[FluxRow, ...]
+    notes: tuple[str, ...]
+    ready: bool
+    blocker: str | None
+    revision: str = ""
+
+
+# -- nodes -----------------------------------------------------------------------------------
+def _vm_blocker(guest: Guest) -> tuple[int, str] | None:
+    if guest.vm is None or guest.vm == "running":
+        return None
+    if guest.vm == "missing":
+        return FAILED, f"VM {guest.vmid} does not exist on Proxmox (run homelab-gen boot)"
+    if guest.vm == "foreign":
+        return FAILED, f"VM {guest.vmid} is not this cluster's (check nodes[].vmid)"
+    return FAILED, f"VM is {guest.vm} (start it, or run homelab-gen boot)"
+
+
+def _agent_blocker(guest: Guest) -> tuple[int, str] | None:
+    if guest.agent is False:
+        return WAITING, f"guest agent not answering yet ({guest.agent_note or 'booting?'})"
+    if guest.agent and guest.expected_ip not in guest.addresses:
+        seen = ", ".join(guest.addresses) or "none"
+        return WAITING, f"address {guest.expected_ip} not seen yet (seen: {seen})"
+    return None
+
+
+def cloud_init_text(ci: CloudInit) -> str:
+    found = "; ".join(ci.errors) or ci.detail
+    return found.strip().replace("\n", " ")[:300]
+
+
+def _cloud_init_blocker(guest: Guest) -> tuple[int, str] | None:
+    ci = guest.cloud_init
+    if ci is None or ci.status == "done":
+        return None
+    if ci.status == "error":
+        return FAILED, f"cloud-init error: {cloud_init_text(ci)}"
+    if ci.status == "disabled":
+        return FAILED, "cloud-init is disabled: it found no seed (check the seed CD's bus)"
+    return WAITING, f"cloud-init {ci.status}"
+
+
+def _k3s_blocker(guest: Guest, kube: Kube) -> tuple[int, str] | None:
+    if kube.error:
+        return None  # said once, for the whole API
+    node = next((n for n in kube.nodes if n.name == guest.name), None)
+    if node is None:
+        return WAITING, "not registered with K3s yet"
+    if not node.ready:
+        return WAITING, f"K3s node NotReady{': ' + node.message if node.message else ''}"
+    return None
+
+
+def node_blocker(guest: Guest, kube: Kube) -> tuple[int, str] | None:
+    """The earliest stage on the way VM -> agent -> address -> cloud-init -> K3s that is
+    not done; once K3s calls the node Ready, a silent agent no longer blocks it."""
+    k3s = _k3s_blocker(guest, kube)
+    k3s_ready = not kube.error and k3s is None
+    stages = [_vm_blocker(guest)]
+    if not k3s_ready:
+        stages.append(_agent_blocker(guest))
+    stages += [_cloud_init_blocker(guest), k3s]
+    return next((s for s in stages if s is not None), None)
+
+
+def _vm_cell(guest: Guest) -> str:
+    return guest.vm or "unknown"
+
+
+def _agent_cell(guest: Guest) -> str:
+    if guest.agent is None:
+        return "unknown"
+    return "up" if guest.agent else "down"
+
+
+def _address_cell(guest: Guest) -> str:
+    if guest.expected_ip in guest.addresses:
+        return guest.expected_ip
+    if guest.addresses:
+        return f"{', '.join(guest.addresses)} (want {guest.expected_ip})"
+    return "-" if guest.agent is not None else "unknown"
+
+
+def _cloud_init_cell(guest: Guest) -> str:
+    ci = guest.cloud_init
+    if ci is None:
+        return f"unknown ({guest.cloud_init_note})" if guest.cloud_init_note else "unknown"
+    if ci.status == "error":
+        return f"error: {cloud_init_text(ci)[:60]}"
+    return f"{ci.status} (degraded)" if ci.degraded else ci.status
+
+
+def _k3s_cell(guest: Guest, kube: Kube) -> str:
+    if kube.error:
+        return "unknown"
+    node = next((n for n in kube.nodes if n.name == guest.name), None)
+    if node is None:
+        return "not joined"
+    return f"{'Ready' if node.ready else 'NotReady'} {node.version}"
+
+
+def node_row(guest: Guest, kube: Kube) -> NodeRow:
+    return NodeRow(
+        node=guest.name,
+        vm=_vm_cell(guest),
+        agent=_agent_cell(guest),
+        address=_address_cell(guest),
+        cloud_init=_cloud_init_cell(guest),
+        k3s=_k3s_cell(guest, kube),
+        ready=node_blocker(guest, kube) is None and not kube.error,
+    )
+
+
+# -- Flux ------------------------------------------------------------------------------------
+# Reasons that mean "waiting on something else", not a fault of the object itself.
+_WAITING_REASONS = {"Progressing", "DependencyNotReady", "ProgressingWithRetry", "Reconciling"}
+
+
+def _retries_text(obj: FluxObject) -> str:
+    action = obj.reason.removesuffix("Failed").lower() if obj.reason.endswith("Failed") else ""
+    return f"{action} retries exhausted".strip() if action else "retries exhausted"
+
+
+def flux_blocker(obj: FluxObject) -> tuple[int, str] | None:
+    if obj.ready:
+        return None
+    label = f"{obj.kind} {obj.name}"
+    if obj.ready is None:
+        return WAITING, f"{label}: not reconciled yet"
+    detail = f" ({obj.message})" if obj.message else ""
+    if obj.stalled:
+        return FAILED, f"{label}: {_retries_text(obj)}{detail}"
+    severity = WAITING if obj.reason in _WAITING_REASONS else FAILED
+    return severity, f"{label}: {obj.reason or 'not ready'}{detail}"
+
+
+def flux_row(obj: FluxObject) -> FluxRow:
+    ready = "unknown" if obj.ready is None else ("True" if obj.ready else "False")
+    message = "" if obj.ready else obj.message
+    name = obj.name if obj.kind == "FluxInstance" else f"{obj.namespace}/{obj.name}"
+    return FluxRow(obj.kind, name, ready, obj.reason, message)
+
+
+def _flux_blockers(kube: Kube) -> list[tuple[int, str]]:
+    if kube.error:
+        return []
+    if kube.instance is None:
+        return [
+            (
+                WAITING,
+                "FluxInstance flux-system/flux not created yet (the first server applies it"
+                " from its manifests folder once K3s runs)",
+            )
+        ]
+    # HelmReleases before Kustomizations: a Kustomization's failed health check is most
+    # often just the HelmRelease it waits for, and the release names the real cause.
+    ordered = (*flux_objects(kube)[:1], *kube.helmreleases, *kube.kustomizations)
+    found = [b for obj in ordered if (b := flux_blocker(obj))]
+    if kube.instance.ready and not kube.kustomizations:
+        found.append((WAITING, "no Kustomizations yet (Flux has not applied the git tree)"))
+    return found
+
+
+def flux_objects(kube: Kube) -> tuple[FluxObject, ...]:
+    head = (kube.instance,) if kube.instance else ()
+    return head + kube.kustomizations + kube.helmreleases
+
+
+# -- the verdict -----------------------------------------------------------------------------
+def _notes(facts: Facts) -> tuple[str, ...]:
+    notes = []
+    if facts.pve_error:
+        notes.append(f"VM, agent and cloud-init columns unknown: {facts.pve_error}")
+    if facts.kube.error:
+        notes.append(f"K3s and Flux unknown: {facts.kube.error}")
+    notes += facts.kube.notes
+    return tuple(notes)
+
+
+def blockers(facts: Facts) -> list[Blocker]:
+    found: list[Blocker] = []
+    order = 0
+    if facts.pve_error:
+        found.append(Blocker(WAITING, order, f"Proxmox: {facts.pve_error}"))
+    for guest in facts.guests:
+        order += 1
+        if blocker := node_blocker(guest, facts.kube):
+            found.append(Blocker(blocker[0], order, f"{guest.name}: {blocker[1]}"))
+    order += 1
+    if facts.kube.error:
+        found.append(Blocker(WAITING, order, f"K3s API: {facts.kube.error}"))
+    for severity, text in _flux_blockers(facts.kube):
+        order += 1
+        found.append(Blocker(severity, order, text))
+    return found
+
+
+def report(facts: Facts) -> Report:
+    found = sorted(blockers(facts))
+    instance = facts.kube.instance
+    return Report(
+        nodes=tuple(node_row(g, facts.kube) for g in facts.guests),
+        flux=tuple(flux_row(o) for o in flux_objects(facts.kube)),
+        notes=_notes(facts),
+        ready=not found,
+        blocker=found[0].text if found else None,
+        revision=instance.revision if instance else "",
+    )

@@ -1,0 +1,210 @@
+"""Gather `status` facts from Proxmox (VMs, guest agent) and the K3s API, once or until the
+lab is ready. Whatever cannot be asked yet becomes an explained "unknown", never an error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from generator import kubeconfig, naming
+from generator.errors import HomelabError
+from generator.model import Cluster, Node
+from generator.status import CloudInit, Facts, Guest, Kube, Report, report
+
+if TYPE_CHECKING:
+    from generator.proxmox.client import Client
+
+
+def kubeconfig_path(cluster: Cluster, directory: Path) -> Path:
+    """Where `kubeconfig` writes by default, and where `status` looks first."""
+    return directory / f"{cluster.name}.kubeconfig"
+
+
+@dataclass
+class Sources:
+    """Connections and what stays true between refreshes of `status --wait`."""
+
+    cluster: Cluster
+    directory: Path
+    client: Client | None
+    pve_error: str = ""
+    server: str | None = None
+    workers: int = 8
+    done: dict[str, CloudInit] = field(default_factory=dict)  # cloud-init finished
+    no_json: set[str] = field(default_factory=set)  # cloud-init 22.4: no --format json
+    exec_note: str = ""  # set once exec is forbidden: asking again cannot help
+    kubeconfig: dict[str, Any] | None = None
+
+
+def open_sources(
+    cluster: Cluster,
+    directory: Path,
+    *,
+    server: str | None = None,
+    warn: Callable[[str], None],
+    retry: Any = None,
+) -> Sources:
+    from generator.proxmox import core
+    from generator.proxmox.client import Retry
+
+    try:
+        # A refresh must stay quick: one short retry, then say "unknown" and move on.
+        client = core.connect(
+            cluster, directory, warn=warn, retry=retry or Retry(attempts=2, base=0.5, cap=1.0)
+        )
+    except HomelabError as exc:
+        return Sources(cluster, directory, None, pve_error=str(exc), server=server)
+    return Sources(cluster, directory, client, server=server)
+
+
+# -- Proxmox and the guest agent -----------------------------------------------------------
+def _unknown(cluster: Cluster) -> tuple[Guest, ...]:
+    return tuple(Guest(n.name, n.role, n.vmid, str(n.ip)) for n in cluster.nodes)
+
+
+def _vm_state(src: Sources, resource: dict[str, Any] | None) -> str:
+    if resource is None:
+        return "missing"
+    tags = set(str(resource.get("tags", "")).replace(",", ";").split(";"))
+    if not {naming.TOOL_TAG, naming.cluster_tag(src.cluster)} <= tags:
+        return "foreign"
+    return str(resource.get("status", "unknown"))
+
+
+def _cloud_init(src: Sources, node: Node, pve_node: str, guest: Guest) -> Guest:
+    from generator.proxmox import agent
+
+    if node.name in src.done:
+        return replace(guest, cloud_init=src.done[node.name])
+    if src.exec_note:
+        return replace(guest, cloud_init_note=src.exec_note)
+    assert src.client is not None
+    try:
+        found, json_ok = agent.cloud_init_status(
+            src.client, pve_node, node.vmid, json_ok=node.name not in src.no_json
+        )
+    except agent.AgentError as exc:
+        if exc.kind == "forbidden":
+            src.exec_note = agent.forbidden_note()
+            return replace(guest, cloud_init_note=src.exec_note)
+        return replace(guest, cloud_init_note=exc.message[:120])
+    if not json_ok:
+        src.no_json.add(node.name)
+    if found.status == "done":
+        src.done[node.name] = found
+    return replace(guest, cloud_init=found)
+
+
+def _guest(src: Sources, node: Node, resource: dict[str, Any] | None) -> Guest:
+    from generator.proxmox import agent
+
+    assert src.client is not None
+    base = Guest(node.name, node.role, node.vmid, str(node.ip), vm=_vm_state(src, resource))
+    if base.vm != "running" or resource is None:
+        return base
+    pve_node = str(resource["node"])
+    try:
+        seen = agent.addresses(src.client, pve_node, node.vmid)
+    except agent.AgentError as exc:
+        if exc.kind == "forbidden":
+            return replace(base, agent_note=f"token may not ask: {exc.message}")
+        return replace(base, agent=False, agent_note=exc.message)
+    up = replace(base, agent=True, addresses=seen)
+    return _cloud_init(src, node, pve_node, up)
+
+
+def guests(src: Sources) -> tuple[tuple[Guest, ...], str]:
+    """Each node's guest facts, and why they are unknown if Proxmox cannot be asked."""
+    from generator.proxmox.client import PveError
+
+    if src.client is None:
+        return _unknown(src.cluster), src.pve_error
+    try:
+        listed = src.client.get("cluster/resources", type="vm") or []
+    except PveError as exc:
+        return _unknown(src.cluster), str(exc)
+    by_vmid = {int(r["vmid"]): r for r in listed if r.get("type", "qemu") == "qemu"}
+    nodes = src.cluster.nodes
+    with ThreadPoolExecutor(max_workers=max(1, min(src.workers, len(nodes)))) as pool:
+        found = pool.map(lambda n: _guest(src, n, by_vmid.get(n.vmid)), nodes)
+        return tuple(found), ""
+
+
+# -- the K3s API ---------------------------------------------------------------------------
+def _fetch_kubeconfig(src: Sources) -> tuple[dict[str, Any] | None, str]:
+    """The admin kubeconfig: the file `kubeconfig` wrote, else K3s's own through the agent."""
+    from generator.proxmox import agent
+
+    path = kubeconfig_path(src.cluster, src.directory)
+    if path.is_file():
+        return kubeconfig.parse(path.read_text(), str(path)), ""
+    first = src.cluster.first_server
+    if src.client is None:
+        return None, f"no {path.name} and Proxmox cannot be asked for K3s's own"
+    pve_node = first.proxmox_node or src.cluster.proxmox.node
+    try:
+        text = agent.read_file(src.client, pve_node, first.vmid, agent.K3S_KUBECONFIG)
+    except agent.AgentError as exc:
+        why = {
+            "no-file": f"K3s has not written {agent.K3S_KUBECONFIG} on {first.name} yet",
+            "agent-down": f"{first.name}'s guest agent is not answering",
+            "vm-down": f"{first.name} is not running",
+        }.get(exc.kind, f"reading {agent.K3S_KUBECONFIG} on {first.name} failed: {exc.message}")
+        return None, f"no kubeconfig yet: {why}"
+    k3s_yaml = kubeconfig.parse(text, f"{first.name}:{agent.K3S_KUBECONFIG}")
+    server = kubeconfig.api_server(src.cluster)
+    return kubeconfig.rewrite(k3s_yaml, src.cluster.name, server), ""
+
+
+def _with_server(config: dict[str, Any], server: str) -> dict[str, Any]:
+    clusters = [
+        {**c, "cluster": {**c.get("cluster", {}), "server": server}} for c in config["clusters"]
+    ]
+    return {**config, "clusters": clusters}
+
+
+def kube_facts(src: Sources) -> Kube:
+    from generator import kube
+
+    if src.kubeconfig is None:
+        try:
+            src.kubeconfig, why = _fetch_kubeconfig(src)
+        except HomelabError as exc:
+            return Kube(error=str(exc))
+        if src.kubeconfig is None:
+            return Kube(error=why)
+    config = src.kubeconfig
+    if src.server:
+        config = _with_server(config, src.server)
+    return kube.read(config)
+
+
+# -- together ------------------------------------------------------------------------------
+def gather(src: Sources) -> Facts:
+    found, pve_error = guests(src)
+    return Facts(src.cluster.name, found, kube_facts(src), pve_error)
+
+
+def watch(
+    src: Sources,
+    *,
+    timeout: float,
+    interval: float,
+    show: Callable[[Facts, Report], None],
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[Facts, Report]:
+    """Refresh until everything is ready (returns at once) or the timeout passes."""
+    deadline = clock() + timeout
+    while True:
+        facts = gather(src)
+        verdict = report(facts)
+        show(facts, verdict)
+        if verdict.ready or clock() >= deadline:
+            return facts, verdict
+        sleep(max(0.0, min(interval, deadline - clock())))
