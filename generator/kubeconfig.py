@@ -67,6 +67,7 @@ def merge(existing: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:
     merged = copy.deepcopy(existing)
     merged.setdefault("apiVersion", "v1")
     merged.setdefault("kind", "Config")
+    merged.setdefault("preferences", {})
     for section in SECTIONS:
         mine = {entry["name"]: entry for entry in ours[section]}
         # Replace ours where it stands, so a re-run keeps the file's order.

@@ -362,3 +362,21 @@ def test_parse_cloud_init_json_degraded_done() -> None:
     parsed = agent.parse_cloud_init_json(cloud_init_json("done", degraded=True))
     assert parsed is not None and parsed.status == "done" and parsed.degraded
     assert agent.parse_cloud_init_json(NO_FORMAT_FLAG) is None
+
+
+def test_rich_view_shows_rows_flux_and_the_verdict() -> None:
+    from rich.console import Console
+
+    from generator import statusview
+
+    facts = Facts(
+        "home",
+        (_guest("k3s-server-1", cloud_init=CloudInit("error", errors=("boom",))),),
+        _kube("k3s-server-1"),
+    )
+    console = Console(record=True, width=160)
+    console.print(statusview.rich_view(report(facts), "homelab-gen status home"))
+    text = console.export_text()
+    assert "k3s-server-1" in text and "error: boom" in text
+    assert "Flux (applied main@sha1:1)" in text
+    assert "not ready: k3s-server-1: cloud-init error: boom" in text
