@@ -174,6 +174,8 @@ def _clone_action(cluster: Cluster, node: Node, observed: Observed, full: bool) 
     if full:
         params.append(("storage", pve.storage))
     template_node = observed.template.node if observed.template else pve.node
+    if pve_node_of(cluster, node) != template_node:
+        params.append(("target", pve_node_of(cluster, node)))
     return Action("clone", pve.template_vmid, template_node, tuple(params))
 
 
