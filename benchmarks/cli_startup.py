@@ -22,7 +22,9 @@ def commands() -> dict[str, list[str]]:
     cookiecutter = shutil.which("cookiecutter")
     found = {
         "python -c pass": [sys.executable, "-c", "pass"],
-        "homelab-gen --help": [entry, "--help"] if entry else [sys.executable, "-m", "generator", "--help"],
+        "homelab-gen --help": [entry, "--help"]
+        if entry
+        else [sys.executable, "-m", "generator", "--help"],
     }
     if cookiecutter:
         found["cookiecutter --help"] = [cookiecutter, "--help"]

@@ -84,7 +84,13 @@ def wrong_type(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
     return data
 
 
-OPTIONAL = [("vm",), ("components",), ("ssh_authorized_keys",), ("proxmox", "port"), ("cluster", "git", "branch")]
+OPTIONAL = [
+    ("vm",),
+    ("components",),
+    ("ssh_authorized_keys",),
+    ("proxmox", "port"),
+    ("cluster", "git", "branch"),
+]
 
 
 def emptied(path: tuple[Any, ...], required: tuple[Any, ...]) -> dict[str, Any]:
