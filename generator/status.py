@@ -198,7 +198,7 @@ def _cloud_init_cell(guest: Guest) -> str:
     if ci is None:
         return f"unknown ({guest.cloud_init_note})" if guest.cloud_init_note else "unknown"
     if ci.status == "error":
-        return f"error: {cloud_init_text(ci)[:60]}"
+        return f"error: {cloud_init_text(ci)[:40]}"
     return f"{ci.status} (degraded)" if ci.degraded else ci.status
 
 

@@ -19,7 +19,7 @@ def node_cells(verdict: Report) -> list[tuple[str, ...]]:
 
 
 def flux_cells(verdict: Report) -> list[tuple[str, ...]]:
-    return [(r.kind, r.name, r.ready, r.reason, r.message[:100]) for r in verdict.flux]
+    return [(r.kind, r.name, r.ready, r.reason, r.message[:70]) for r in verdict.flux]
 
 
 def flux_title(verdict: Report) -> str:
