@@ -380,3 +380,17 @@ def test_rich_view_shows_rows_flux_and_the_verdict() -> None:
     assert "k3s-server-1" in text and "error: boom" in text
     assert "Flux (applied main@sha1:1)" in text
     assert "not ready: k3s-server-1: cloud-init error: boom" in text
+
+
+def test_wait_on_a_terminal_refreshes_one_live_view(
+    ready_lab: Lab, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv("COLUMNS", "160")
+    assert run_status(ready_lab, "--wait", "--interval", "0.01") == 0
+    out = capsys.readouterr().out
+    assert "homelab-gen status home" in out and "ready: everything is up" in out
+    assert "[    0s]" not in out  # the live view, not plain progress lines
