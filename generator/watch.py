@@ -17,7 +17,7 @@ from generator.model import Cluster, Node
 from generator.status import CloudInit, Facts, Guest, Kube, Report, report
 
 if TYPE_CHECKING:
-    from generator.proxmox.client import Client
+    from generator.proxmox.client import Client, Retry
 
 
 def kubeconfig_path(cluster: Cluster, directory: Path) -> Path:
@@ -47,15 +47,15 @@ def open_sources(
     *,
     server: str | None = None,
     warn: Callable[[str], None],
-    retry: Any = None,
+    retry: Retry | None = None,
 ) -> Sources:
     from generator.proxmox import core
-    from generator.proxmox.client import Retry
+    from generator.proxmox.client import Retry as RetryPolicy
 
     try:
         # A refresh must stay quick: one short retry, then say "unknown" and move on.
         client = core.connect(
-            cluster, directory, warn=warn, retry=retry or Retry(attempts=2, base=0.5, cap=1.0)
+            cluster, directory, warn=warn, retry=retry or RetryPolicy(attempts=2, base=0.5, cap=1.0)
         )
     except HomelabError as exc:
         return Sources(cluster, directory, None, pve_error=str(exc), server=server)
