@@ -49,8 +49,7 @@ class Host:
     def is_plain(self) -> bool:
         """True when every value prints as the same bare YAML scalar wherever it lands."""
         return all(
-            _PLAIN.match(value) and not yamlio.is_yaml11_ambiguous(value)
-            for value in astuple(self)
+            _PLAIN.match(value) and not yamlio.is_yaml11_ambiguous(value) for value in astuple(self)
         )
 
     def fill(self, text: str) -> str:
