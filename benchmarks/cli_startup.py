@@ -15,11 +15,22 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+
+def script(name: str) -> str | None:
+    """The console script beside this interpreter (a venv's), else the one on PATH.
+
+    PATH may hold a version manager's shim (a shell script), which would add its own
+    start-up to the figure.
+    """
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else shutil.which(name)
 
 
 def commands() -> dict[str, list[str]]:
-    entry = shutil.which("homelab-gen")
-    cookiecutter = shutil.which("cookiecutter")
+    entry = script("homelab-gen")
+    cookiecutter = script("cookiecutter")
     found = {
         "python -c pass": [sys.executable, "-c", "pass"],
         "homelab-gen --help": [entry, "--help"]
