@@ -75,8 +75,11 @@ def prepare(agents: int, root: Path) -> Path:
     return template
 
 
-def one_run(directory: Path) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one `python -m generator render -C DIR`."""
+def one_run(directory: Path) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS (KiB) and CPU seconds of one `python -m generator render -C DIR`.
+
+    CPU time (user + system) is less disturbed than wall time on a shared machine.
+    """
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -90,19 +93,20 @@ def one_run(directory: Path) -> tuple[float, int]:
     if status != 0:
         err = proc.stderr.read().decode() if proc.stderr else ""
         raise SystemExit(f"render failed in {directory}:\n{err}")
-    return elapsed, usage.ru_maxrss
+    return elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
-def measure(template: Path, root: Path, runs: int) -> tuple[float, float]:
-    times, peaks = [], []
+def measure(template: Path, root: Path, runs: int) -> tuple[float, float, float]:
+    times, peaks, cpus = [], [], []
     for index in range(runs):
         target = root / f"{template.name}-run{index}"
         shutil.copytree(template, target)
-        elapsed, peak = one_run(target)
+        elapsed, peak, cpu = one_run(target)
         times.append(elapsed)
         peaks.append(peak)
+        cpus.append(cpu)
         shutil.rmtree(target)
-    return statistics.median(times), max(peaks) / 1024
+    return statistics.median(times), max(peaks) / 1024, statistics.median(cpus)
 
 
 def main() -> int:
@@ -117,11 +121,11 @@ def main() -> int:
         root = Path(tmp)
         for agents in SIZES:
             template = prepare(agents, root)
-            median, peak = measure(template, root, args.runs)
+            median, peak, cpu = measure(template, root, args.runs)
             results[agents] = median
             print(
                 f"{SERVERS} servers + {agents:3d} agents: "
-                f"{median:.3f} s median, {peak:.1f} MiB peak RSS"
+                f"{median:.3f} s median wall, {cpu:.3f} s median CPU, {peak:.1f} MiB peak RSS"
             )
     small, large = results[SIZES[0]], results[SIZES[1]]
     nodes_small, nodes_large = SERVERS + SIZES[0], SERVERS + SIZES[1]

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from generator.errors import ConfigError
-
-
-def _round_trip() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 4096
-    yaml.preserve_quotes = True
-    return yaml
-
 
 # Consumers (cloud-init's PyYAML, Kubernetes' go-yaml) read YAML 1.1, where these plain
 # scalars are booleans, nulls or numbers; ruamel writes YAML 1.2, so quote them ourselves.
@@ -55,10 +47,10 @@ def _safe_dumper() -> YAML:
     return yaml
 
 
-def load_text(text: str, source: str, keep_comments: bool = False) -> Any:
-    """Parse YAML; keep_comments gives ruamel's round-trip tree, for rewriting a user's file."""
+def load_text(text: str, source: str) -> Any:
+    """Parse YAML 1.2 into plain data, turning syntax errors into a located ConfigError."""
     try:
-        return (_round_trip() if keep_comments else YAML(typ="safe", pure=True)).load(text)
+        return YAML(typ="safe", pure=True).load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
@@ -72,16 +64,27 @@ def load_text(text: str, source: str, keep_comments: bool = False) -> Any:
         ) from None
 
 
+_DUMPERS = threading.local()
+
+
+def _dumper() -> YAML:
+    """One configured dumper per thread: setting one up costs about as much as a small dump."""
+    dumper: YAML | None = getattr(_DUMPERS, "yaml", None)
+    if dumper is None:
+        dumper = _DUMPERS.yaml = _safe_dumper()
+    return dumper
+
+
 def dump_text(data: Any) -> str:
     """Deterministic block-style YAML for plain data (dicts keep insertion order)."""
     stream = io.StringIO()
-    _safe_dumper().dump(data, stream)
+    _dumper().dump(data, stream)
     return stream.getvalue()
 
 
 def dump_documents(documents: list[Any]) -> str:
     stream = io.StringIO()
-    _safe_dumper().dump_all(documents, stream)
+    _dumper().dump_all(documents, stream)
     return stream.getvalue()
 
 
