@@ -1,0 +1,75 @@
+"""The cluster the QEMU tier boots: 3 servers + 1 agent on qemu's own user-mode network.
+
+User-mode networking gives the guest 10.0.2.0/24 with the host side at 10.0.2.2 (gateway)
+and a DNS forwarder at 10.0.2.3; `restrict=on` drops anything bound further. Longhorn is
+on, so the seed's iSCSI/NFS packages and multipath settings are exercised too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from generator import config, naming
+from generator.model import Cluster, Node
+from generator.secrets import Secrets
+
+CLUSTER_YAML = """\
+cluster:
+  name: qemu
+  domain: lab.test
+  k3s_version: v1.33.4+k3s1
+  git: {url: https://git.lab.test/me/home-ops.git, branch: main}
+network:
+  cidr: 10.0.2.0/24
+  gateway: 10.0.2.2
+  dns: [10.0.2.3]
+  api_vip: 10.0.2.10
+  metallb_range: 10.0.2.200-10.0.2.220
+proxmox:
+  host: pve.lab.test
+  node: pve
+  token_id: homelab@pve!homelab-gen
+  template_vmid: 9000
+  storage: local-lvm
+  seed_storage: local
+  bridge: vmbr0
+ssh_authorized_keys:
+  - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHd7vU0dXXv0m5ZbQm1Zk9a7R1L3r6d8Kq0mC5tHf0kQ qemu@test
+nodes:
+  - {name: server-1, role: server, vmid: 301, ip: 10.0.2.15}
+  - {name: server-2, role: server, vmid: 302, ip: 10.0.2.16}
+  - {name: server-3, role: server, vmid: 303, ip: 10.0.2.17}
+  - {name: agent-1, role: agent, vmid: 311, ip: 10.0.2.18}
+components: {traefik: true, metallb: true, longhorn: true, monitoring: true, cert_manager: true}
+"""
+
+# Test-only values; nothing real is guarded by them.
+SECRETS = Secrets(k3s_token="qemu-test-token-0c9d2e7b", grafana_admin_password="qemu-test-pw")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One node of the test cluster, with what `boot` would give its VM."""
+
+    cluster: Cluster
+    node: Node
+    seed: dict[str, str]
+
+    @property
+    def mac(self) -> str:
+        return naming.node_mac(self.cluster.name, self.node.name)
+
+
+def test_cluster() -> Cluster:
+    return config.parse(CLUSTER_YAML, source="qemu test cluster.yaml").cluster
+
+
+def target(node_name: str) -> Target:
+    from generator.render.seeds import node_seed
+
+    cluster = test_cluster()
+    by_name = {node.name: node for node in cluster.nodes}
+    if node_name not in by_name:
+        raise KeyError(f"no node {node_name!r}; the test cluster has {', '.join(by_name)}")
+    node = by_name[node_name]
+    return Target(cluster, node, node_seed(cluster, SECRETS, node))
