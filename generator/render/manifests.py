@@ -21,7 +21,7 @@ from generator.secrets import Secrets
 MANIFESTS_DIR = "/var/lib/rancher/k3s/server/manifests"
 
 KUBE_VIP_IMAGE = "ghcr.io/kube-vip/kube-vip"
-KUBE_VIP_VERSION = "v1.0.1"
+KUBE_VIP_VERSION = "v1.0.4"
 FLUX_OPERATOR_CHART = "oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator"
 FLUX_OPERATOR_VERSION = "0.49.0"
 # The operator resolves a semver range from the manifests bundled in its own (pinned) image,
