@@ -5,6 +5,7 @@ import sys
 from typing import Any
 
 from generator.cli import directory_option
+from generator.commands._io import confirm, warn
 
 
 def configure(sub: Any) -> None:
@@ -30,13 +31,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.parallel is not None and args.parallel < 1:
         raise UsageError("--parallel must be 1 or more")
-    prepared = core.prepare_from_disk(args.directory, prune=args.prune, warn=_warn)
+    prepared = core.prepare_from_disk(args.directory, prune=args.prune, warn=warn)
     view.print_plan(prepared.plan)
     if prepared.plan.problems:
         return 1
     if args.dry_run or prepared.plan.is_noop:
         return 0
-    if not args.yes and not _confirm(f"apply {len(prepared.plan.actions)} action(s)?"):
+    if not args.yes and not confirm(f"apply {len(prepared.plan.actions)} action(s)?"):
         print("nothing changed")
         return 1
     parallel = args.parallel or prepared.cluster.proxmox.parallel
@@ -54,15 +55,3 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print("done; next: homelab-gen status --wait")
     return 0
-
-
-def _confirm(question: str) -> bool:
-    from generator.errors import UsageError
-
-    if not sys.stdin.isatty():
-        raise UsageError("not a terminal: pass --yes to apply without confirmation")
-    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
-
-
-def _warn(message: str) -> None:
-    print(message if message.startswith("warning:") else f"warning: {message}", file=sys.stderr)

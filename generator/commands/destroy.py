@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from generator.cli import directory_option
+from generator.commands._io import confirm, warn
 
 
 def configure(sub: Any) -> None:
@@ -19,7 +19,7 @@ def configure(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from generator.proxmox import core, view
 
-    client, cluster, observed = core.observe_from_disk(args.directory, warn=_warn)
+    client, cluster, observed = core.observe_from_disk(args.directory, warn=warn)
     plan = core.destroy_plan(cluster, observed)
     if plan.is_noop:
         print(f"nothing to destroy: no VM or seed of cluster {cluster.name} on Proxmox")
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     for vm in plan.vms:
         what = ", ".join(dict(a.params).get("volid", a.kind) for a in vm.actions)
         print(f"{vm.name} ({vm.vmid}): {what}" if vm.vmid else f"seeds: {what}")
-    if not args.yes and not _confirm(f"delete these from Proxmox for cluster {cluster.name}?"):
+    if not args.yes and not confirm(f"delete these from Proxmox for cluster {cluster.name}?"):
         print("nothing changed")
         return 1
     with view.progress(plan) as progress:
@@ -36,15 +36,3 @@ def run(args: argparse.Namespace) -> int:
     for outcome in outcomes:
         print(f"failed: {outcome.error}" if outcome.error else f"removed {outcome.vm}")
     return 1 if failed else 0
-
-
-def _confirm(question: str) -> bool:
-    from generator.errors import UsageError
-
-    if not sys.stdin.isatty():
-        raise UsageError("not a terminal: pass --yes to destroy without confirmation")
-    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
-
-
-def _warn(message: str) -> None:
-    print(message if message.startswith("warning:") else f"warning: {message}", file=sys.stderr)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.cli import directory_option
+from generator.commands._io import warn
 
 
 def configure(sub: Any) -> None:
@@ -52,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
     loaded = config.load(args.directory)
     cluster = loaded.cluster
     for warning in loaded.warnings:
-        _warn(warning)
-    client = core.connect(cluster, args.directory, warn=_warn)
+        warn(warning)
+    client = core.connect(cluster, args.directory, warn=warn)
     first = cluster.first_server
     pve_node = first.proxmox_node or cluster.proxmox.node
     text = agent.wait_for_file(
@@ -91,7 +92,3 @@ def _waiting(name: str) -> Any:
             print(f"waiting for {name}: {why}", file=sys.stderr, flush=True)
 
     return on_wait
-
-
-def _warn(message: str) -> None:
-    print(message if message.startswith("warning:") else f"warning: {message}", file=sys.stderr)

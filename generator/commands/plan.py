@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from generator.cli import directory_option
+from generator.commands._io import warn
 
 
 def configure(sub: Any) -> None:
@@ -19,10 +19,6 @@ def configure(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from generator.proxmox import core, view
 
-    prepared = core.prepare_from_disk(args.directory, prune=args.prune, warn=_warn)
+    prepared = core.prepare_from_disk(args.directory, prune=args.prune, warn=warn)
     view.print_plan(prepared.plan)
     return 1 if prepared.plan.problems else 0
-
-
-def _warn(message: str) -> None:
-    print(message if message.startswith("warning:") else f"warning: {message}", file=sys.stderr)

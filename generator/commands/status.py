@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from generator.cli import directory_option
+from generator.commands._io import warn
 
 
 def configure(sub: Any) -> None:
@@ -42,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--timeout and --interval must not be negative")
     loaded = config.load(args.directory)
     for warning in loaded.warnings:
-        _warn(warning)
-    src = watch.open_sources(loaded.cluster, args.directory, server=args.server, warn=_warn)
+        warn(warning)
+    src = watch.open_sources(loaded.cluster, args.directory, server=args.server, warn=warn)
     if not args.wait:
         facts = watch.gather(src)
         verdict = report(facts)
@@ -95,7 +96,3 @@ def _live(src: Any, args: argparse.Namespace, name: str) -> Any:
             live.update(statusview.rich_view(verdict, title), refresh=True)
 
         return watch.watch(src, timeout=args.timeout, interval=args.interval, show=show)
-
-
-def _warn(message: str) -> None:
-    print(message if message.startswith("warning:") else f"warning: {message}", file=sys.stderr)

@@ -5,6 +5,7 @@ import sys
 from typing import Any
 
 from generator.cli import directory_option
+from generator.commands._io import confirm, warn
 
 IMAGE_CHOICES = "debian-12|debian-13|ubuntu-24.04|URL"
 
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     source, warnings = choose_source(args.image, args.checksum, args.no_checksum)
     for warning in warnings:
-        _warn(warning)
+        warn(warning)
     client, cluster = _connect(args, core)
     facts = tpl.observe_template(client, cluster)
     plan = tpl.plan_template(cluster, source, facts, args.image is not None)
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if args.dry_run or not plan.steps:
         return 0
-    if not args.yes and not _confirm(f"make template {plan.vmid} ({len(plan.steps)} step(s))?"):
+    if not args.yes and not confirm(f"make template {plan.vmid} ({len(plan.steps)} step(s))?"):
         print("nothing changed")
         return 1
     explicit = args.image is not None
@@ -66,8 +67,8 @@ def _connect(args: argparse.Namespace, core: Any) -> Any:
 
     loaded = config.load(args.directory)
     for warning in loaded.warnings:
-        _warn(warning)
-    client = core.connect(loaded.cluster, args.directory, warn=_warn)
+        warn(warning)
+    client = core.connect(loaded.cluster, args.directory, warn=warn)
     core.check_reachable(client)
     return client, loaded.cluster
 
@@ -90,15 +91,3 @@ def _show(plan: Any) -> None:
 
 def _progress(step: str, state: str) -> None:
     print(f"{step}: {state}", flush=True)
-
-
-def _confirm(question: str) -> bool:
-    from generator.errors import UsageError
-
-    if not sys.stdin.isatty():
-        raise UsageError("not a terminal: pass --yes to apply without confirmation")
-    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
-
-
-def _warn(message: str) -> None:
-    print(message if message.startswith("warning:") else f"warning: {message}", file=sys.stderr)

@@ -375,7 +375,7 @@ def _node_problems(cluster: Cluster, observed: Observed) -> list[str]:
     return problems
 
 
-def _template_problems(cluster: Cluster, observed: Observed) -> list[str]:
+def template_problems(cluster: Cluster, observed: Observed) -> list[str]:
     vmid = cluster.proxmox.template_vmid
     template = observed.template
     if template is None:
@@ -447,7 +447,7 @@ def preflight(
         problems.append(f"Proxmox VE {observed.version} is too old; homelab-gen needs 8.0 or newer")
     problems += _privilege_problems(cluster, observed)
     problems += _node_problems(cluster, observed)
-    problems += _template_problems(cluster, observed)
+    problems += template_problems(cluster, observed)
     problems += _vm_problems(cluster, observed)
     missing = [n.name for n in cluster.nodes if n.name not in refs]
     if missing:

@@ -150,7 +150,7 @@ def create_params(cluster: Cluster, source: Source, import_from: str) -> dict[st
 def _usable_problems(cluster: Cluster, facts: TemplateFacts) -> list[str]:
     """Boot's own pre-flight verdict on the template, so the two commands never disagree."""
     observed = Observed(facts.version, facts.permissions, {}, facts.vm, {}, {})
-    return planning._template_problems(cluster, observed)
+    return planning.template_problems(cluster, observed)
 
 
 def _existing(
