@@ -10,12 +10,13 @@ Skips, saying why, when qemu or mmdebstrap is missing (`.ci/run` installs both).
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.qemu import image
-from tests.qemu.cluster import target, test_cluster
+from tests.qemu.cluster import qemu_cluster, target
 from tests.qemu.prove import Plan, Timings, prove_all
 from tests.qemu.vm import Machine
 
@@ -34,7 +35,7 @@ def test_the_image_carries_every_package_the_seeds_list() -> None:
     """The image stands in for the mirror, so it must hold what cloud-init will install."""
     from generator.render.seeds import packages
 
-    listed = set(packages(test_cluster()))
+    listed = set(packages(qemu_cluster()))
     assert listed <= set(image.BASE_PACKAGES + image.SEED_PACKAGES), (
         f"add {sorted(listed - set(image.BASE_PACKAGES + image.SEED_PACKAGES))} to "
         "tests/qemu/image.py SEED_PACKAGES"
@@ -58,21 +59,29 @@ def vm_image() -> image.Image:
 def outcomes(
     vm_image: image.Image, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> dict[str, Timings | BaseException]:
-    report = request.config.pluginmanager.get_plugin("terminalreporter")
-
-    def say(text: str) -> None:
-        if report is not None:
-            report.write_line(f"qemu: {text}")
-
-    if vm_image.build_seconds is not None:
-        say(f"built the image in {vm_image.build_seconds:.0f} s")
     plans = {name: Plan(target(name), machine, reboot) for name, (machine, reboot) in PLANS.items()}
     folder: Path = tmp_path_factory.mktemp("qemu")
-    found = prove_all(vm_image, plans, folder, say=say)
-    for name, outcome in found.items():
-        if isinstance(outcome, Timings):
-            say(f"{name} on {PLANS[name][0]}: {outcome}")
+    _show(request, f"booting {', '.join(plans)} under QEMU (TCG); serial logs in {folder}")
+    started = time.monotonic()
+    found = prove_all(vm_image, plans, folder)
+    lines = [f"all boots took {time.monotonic() - started:.0f} s"]
+    if vm_image.build_seconds is not None:
+        lines.insert(0, f"built the image in {vm_image.build_seconds:.0f} s")
+    lines += [f"{name} on {PLANS[name][0]}: {outcome}" for name, outcome in found.items()
+              if isinstance(outcome, Timings)]  # fmt: skip
+    _show(request, *lines)
     return found
+
+
+def _show(request: pytest.FixtureRequest, *lines: str) -> None:
+    """Timings on the terminal even under -q: the tier's speed is measured, not asserted."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    report = request.config.pluginmanager.getplugin("terminalreporter")
+    if capture is None or report is None:
+        return
+    with capture.global_and_fixture_disabled():
+        for line in lines:
+            report.write_line(f"qemu: {line}")
 
 
 @pytest.mark.parametrize(

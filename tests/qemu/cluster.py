@@ -60,14 +60,14 @@ class Target:
         return naming.node_mac(self.cluster.name, self.node.name)
 
 
-def test_cluster() -> Cluster:
+def qemu_cluster() -> Cluster:
     return config.parse(CLUSTER_YAML, source="qemu test cluster.yaml").cluster
 
 
 def target(node_name: str) -> Target:
     from generator.render.seeds import node_seed
 
-    cluster = test_cluster()
+    cluster = qemu_cluster()
     by_name = {node.name: node for node in cluster.nodes}
     if node_name not in by_name:
         raise KeyError(f"no node {node_name!r}; the test cluster has {', '.join(by_name)}")

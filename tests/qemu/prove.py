@@ -60,10 +60,11 @@ def prove(
         done = time.monotonic() - running.started
         say(f"{target.node.name}: agent up after {agent_up:.0f} s, cloud-init done {done:.0f} s")
         check_first_boot(guest, target, seed, status)
+        if not plan.reboot:
+            return Timings(agent_up, done)
         before = checks.first_boot_state(guest)
         finished = guest.read("/var/lib/cloud/instance/boot-finished")
-    if not plan.reboot:
-        return Timings(agent_up, done)
+        running.power_off()
     log = folder / "serial-boot2.log"
     say(f"{target.node.name} on {machine}: second boot, serial log {log}")
     with booted(image, disk, iso, target.mac, machine, log, cpus) as running:

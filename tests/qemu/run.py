@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 
 from tests.qemu import image
-from tests.qemu.cluster import target, test_cluster
+from tests.qemu.cluster import qemu_cluster, target
 from tests.qemu.prove import Plan, prove
 
 
 def main(argv: list[str] | None = None) -> int:
-    nodes = [node.name for node in test_cluster().nodes]
+    nodes = [node.name for node in qemu_cluster().nodes]
     parser = argparse.ArgumentParser(
         prog="python -m tests.qemu.run", description=__doc__.split("\n\n")[0]
     )

@@ -13,12 +13,12 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tests.qemu.agent import AgentError, GuestAgent
+from tests.qemu.agent import GuestAgent
 from tests.qemu.image import Image
 
 Machine = Literal["pc", "q35"]
@@ -64,6 +64,14 @@ class Running:
     agent: GuestAgent
     serial_log: Path
     started: float
+
+    def power_off(self, grace: float = 120.0) -> None:
+        """A clean shutdown, so the disk is consistent for the next boot of the same node."""
+        self.agent.shutdown()
+        try:
+            self.process.wait(grace)
+        except subprocess.TimeoutExpired:
+            raise BootFailure(f"the VM did not power off within {grace:.0f} s") from None
 
     def serial_tail(self, lines: int = 60) -> str:
         if not self.serial_log.exists():
@@ -153,7 +161,7 @@ def booted(
             f"{exc}\n\nserial log {serial_log} (last lines):\n{running.serial_tail()}"
         ) from exc
     finally:
-        _power_off(running)
+        _stop(running)
         shutil.rmtree(sockets, ignore_errors=True)
 
 
@@ -169,14 +177,13 @@ def _wait_for_socket(
         time.sleep(0.2)
 
 
-def _power_off(running: Running, grace: float = 90.0) -> None:
-    """A clean shutdown, so the disk is consistent for the next boot of the same node."""
+def _stop(running: Running) -> None:
+    """Pull the plug on a VM still running: its disk is not booted again."""
     process = running.process
     if process.poll() is None:
-        with suppress(AgentError, OSError, TimeoutError):
-            running.agent.shutdown()
+        process.terminate()
         try:
-            process.wait(grace)
+            process.wait(15)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
