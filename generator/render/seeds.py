@@ -187,7 +187,9 @@ def k3s_files(cluster: Cluster, secrets: Secrets, node: Node, host: Host) -> lis
 
 def run_commands(cluster: Cluster) -> list[str]:
     """Start services without waiting: the install unit retries on its own until K3s is in."""
-    commands = ["systemctl enable --now qemu-guest-agent"]
+    # qemu-guest-agent's unit is static (udev starts it when the virtio port appears), so it
+    # can only be started, not enabled; starting it again is harmless.
+    commands = ["systemctl start qemu-guest-agent"]
     if cluster.components.longhorn.enabled:
         commands.append("systemctl enable --now iscsid")
     commands += [
@@ -222,7 +224,7 @@ def user_data_dict(cluster: Cluster, secrets: Secrets, node: Node, host: Host) -
         "users": [login_user(cluster)],
         "disable_root": True,
         "ssh_pwauth": False,
-        "package_update": True,
+        # A non-empty package list already makes cloud-init refresh the index first.
         "package_upgrade": cluster.vm.upgrade_packages,
         "packages": packages(cluster),
         "write_files": files,
