@@ -67,6 +67,13 @@ printf 'LABEL={ROOT_LABEL} / ext4 rw,discard,errors=remount-ro 0 1\\n' > "$1/etc
 rm -f "$1"/etc/ssh/ssh_host_*
 : > "$1/etc/machine-id"
 rm -f "$1/var/lib/dbus/machine-id"
+# The stand-in mirror: a local, empty apt repository. The seed's packages are already
+# installed, so cloud-init's `apt-get update` and `install` succeed at once instead of
+# waiting on DNS that restrict=on never answers.
+rm -f "$1/etc/apt/sources.list" "$1"/etc/apt/sources.list.d/*
+mkdir -p "$1/srv/mirror"
+: > "$1/srv/mirror/Packages"
+echo 'deb [trusted=yes] file:/srv/mirror ./' > "$1/etc/apt/sources.list"
 """
 
 RECIPE_VERSION = 1
