@@ -32,7 +32,8 @@ def write_atomic(path: Path, data: str | bytes, mode: int = 0o644, durable: bool
     durable=False skips the fsync: right for output that a re-render recreates, where an
     fsync per file would dominate the render time of a large cluster.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -92,9 +93,12 @@ def diff(root: Path, rendered: Mapping[str, RenderedFile]) -> list[FileDiff]:
 def apply(root: Path, rendered: Mapping[str, RenderedFile], changes: list[FileDiff]) -> None:
     """Write created and updated files atomically; remove orphans we made and nobody edited."""
     previous = _previous(root)
+    writes = {item.path for item in changes if item.change in (Change.CREATE, Change.UPDATE)}
+    for folder in sorted({(root / path).parent for path in writes}):
+        folder.mkdir(parents=True, exist_ok=True)
     for item in changes:
         target = root / item.path
-        if item.change in (Change.CREATE, Change.UPDATE):
+        if item.path in writes:
             write_atomic(target, rendered[item.path].text, rendered[item.path].mode, durable=False)
         elif item.change is Change.ORPHAN and _digest(target) == previous.get(item.path):
             target.unlink()
