@@ -69,9 +69,10 @@ class _FixedClock:
 
 @contextlib.contextmanager
 def _pinned_clock() -> Iterator[None]:
-    """pycdlib stamps 'now' (local time) into every record; pin it for reproducible bytes."""
-    import pycdlib
+    """pycdlib stamps 'now' (local time) into every record; pin it for reproducible bytes.
 
+    The caller has imported pycdlib, so all its modules are in sys.modules here.
+    """
     modules = [
         module
         for name, module in sys.modules.items()
@@ -86,7 +87,6 @@ def _pinned_clock() -> Iterator[None]:
         finally:
             for module in modules:
                 module.time = time  # type: ignore[attr-defined]
-    _ = pycdlib
 
 
 def seed_digest(seed: Mapping[str, str]) -> str:

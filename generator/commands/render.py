@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     changes = render_cmd.plan_render(args.directory, loaded.cluster, create_secrets=not args.check)
-    pending = [c for c in changes.diff if c.change is not files.Change.IDENTICAL]
+    pending = changes.pending
     for item in changes.diff:
         if item.change is not files.Change.IDENTICAL or not (args.check or args.dry_run):
             print(f"{item.change.value:9} {item.path}")
