@@ -83,14 +83,16 @@ def upload_iso(client: Any, pve_node: str, ref: SeedRef, texts: SeedTexts) -> No
     data = build_seed_iso(texts)
     handle = io.BytesIO(data)
     handle.name = ref.names[0][1]  # proxmoxer takes the upload's file name from .name
-    client.task(
-        "POST",
-        f"nodes/{pve_node}/storage/{ref.storage}/upload",
-        content="iso",
-        filename=handle,
-        checksum=hashlib.sha256(data).hexdigest(),
-        **{"checksum-algorithm": "sha256"},
-    )
+    # pve-http-server reads the form fields in this order only (AnyEvent.pm,
+    # file_upload_multipart): content, checksum-algorithm, checksum, then the file part
+    # named `filename`. proxmoxer sends keyword arguments in the order given.
+    fields = {
+        "content": "iso",
+        "checksum-algorithm": "sha256",
+        "checksum": hashlib.sha256(data).hexdigest(),
+        "filename": handle,
+    }
+    client.task("POST", f"nodes/{pve_node}/storage/{ref.storage}/upload", **fields)
 
 
 @dataclass(frozen=True)

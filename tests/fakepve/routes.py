@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 from tests.fakepve.server import ApiError, FakePVE, Request, Route, TaskFailed
 from tests.fakepve.state import Vm
+from tests.fakepve.storage_routes import STORAGE_ROUTES
 
 DISK_KEYS = re.compile(r"^(scsi|virtio|sata|ide)\d+$")
 
@@ -92,10 +92,7 @@ def nodes(pve: FakePVE, req: Request) -> Any:
 
 
 def _node(pve: FakePVE, req: Request) -> Any:
-    node = pve.state.nodes.get(req.params["node"])
-    if node is None:
-        raise ApiError(595, f"no such cluster node '{req.params['node']}'")
-    return node
+    return pve.node_state(req.params["node"])
 
 
 def node_status(pve: FakePVE, req: Request) -> Any:
@@ -106,104 +103,6 @@ def node_status(pve: FakePVE, req: Request) -> Any:
 
 def network(pve: FakePVE, req: Request) -> Any:
     return [{"iface": b, "type": "bridge", "active": 1} for b in _node(pve, req).bridges]
-
-
-def storages(pve: FakePVE, req: Request) -> Any:
-    return [
-        {
-            "storage": name,
-            "type": s.type,
-            "content": ",".join(sorted(s.content)),
-            "total": s.total,
-            "avail": s.avail,
-            "used": s.total - s.avail,
-            "active": 1,
-            "enabled": 1,
-            "shared": int(s.shared),
-        }
-        for name, s in _node(pve, req).storages.items()
-    ]
-
-
-def storage_config(pve: FakePVE, req: Request) -> Any:
-    for node in pve.state.nodes.values():
-        if req.params["storage"] in node.storages:
-            s = node.storages[req.params["storage"]]
-            out = {
-                "storage": req.params["storage"],
-                "type": s.type,
-                "content": ",".join(sorted(s.content)),
-            }
-            if s.path:
-                out["path"] = s.path
-            return out
-    raise ApiError(500, f"storage '{req.params['storage']}' does not exist")
-
-
-def _storage(pve: FakePVE, req: Request) -> Any:
-    found = _node(pve, req).storages.get(req.params["storage"])
-    if found is None:
-        raise ApiError(500, f"storage '{req.params['storage']}' does not exist")
-    return found
-
-
-def content(pve: FakePVE, req: Request) -> Any:
-    with pve.lock:
-        store = _storage(pve, req)
-        wanted = req.params.get("content")
-        volumes = dict(store.volumes)
-        # Snippets arrive over SFTP, not the API: list them from disk, as PVE does.
-        folder = Path(store.path or "/nonexistent") / "snippets"
-        if "snippets" in store.content and folder.is_dir():
-            for file in folder.iterdir():
-                volid = f"{req.params['storage']}:snippets/{file.name}"
-                volumes[volid] = {"content": "snippets", "size": file.stat().st_size}
-        return [
-            {"volid": volid, "content": v["content"], "size": v["size"], "format": v["content"]}
-            for volid, v in sorted(volumes.items())
-            if wanted is None or v["content"] == wanted
-        ]
-
-
-def delete_volume(pve: FakePVE, req: Request) -> Any:
-    with pve.lock:
-        store = _storage(pve, req)
-        volid = req.params["volume"]
-        if ":" not in volid:
-            volid = f"{req.params['storage']}:{volid}"
-        on_disk = Path(store.path or "/nonexistent") / "snippets" / volid.split("/", 1)[-1]
-        is_snippet = volid.startswith(f"{req.params['storage']}:snippets/") and on_disk.is_file()
-        if volid not in store.volumes and not is_snippet:
-            raise ApiError(500, f"volume '{volid}' does not exist")
-
-    def body() -> None:
-        with pve.lock:
-            store.volumes.pop(volid, None)
-            if is_snippet:
-                on_disk.unlink(missing_ok=True)
-
-    return pve.run_task(req, req.params["node"], "imgdel", "", body)
-
-
-def upload(pve: FakePVE, req: Request) -> Any:
-    store = _storage(pve, req)
-    kind = req.params["content"]
-    if kind not in store.content:
-        raise ApiError(500, f"storage '{req.params['storage']}' does not support '{kind}' content")
-    filename, data = req.files.get("filename", (req.params["filename"], b""))
-    if kind == "iso" and not filename.endswith((".iso", ".img")):
-        raise ApiError(400, "Parameter verification failed.", {"filename": "wrong file extension"})
-    algorithm = req.params.get("checksum-algorithm")
-
-    def body() -> None:
-        time.sleep(pve.state.latency.upload)
-        if algorithm and hashlib.new(algorithm, data).hexdigest() != req.params.get("checksum"):
-            raise TaskFailed("TASK ERROR: checksum mismatch")
-        with pve.lock:
-            volid = f"{req.params['storage']}:{kind}/{filename}"
-            store.volumes[volid] = {"content": kind, "size": len(data), "data": data}
-
-    return pve.run_task(req, req.params["node"], "imgcopy", "", body)
 
 
 def vm_list(pve: FakePVE, req: Request) -> Any:
@@ -413,6 +312,7 @@ def task_status(pve: FakePVE, req: Request) -> Any:
 
 
 ROUTES: list[Route] = [
+    *STORAGE_ROUTES,
     ("GET", "/version", version),
     ("GET", "/access/permissions", permissions),
     ("GET", "/cluster/nextid", nextid),
@@ -420,11 +320,6 @@ ROUTES: list[Route] = [
     ("GET", "/nodes", nodes),
     ("GET", "/nodes/{node}/status", node_status),
     ("GET", "/nodes/{node}/network", network),
-    ("GET", "/nodes/{node}/storage", storages),
-    ("GET", "/storage/{storage}", storage_config),
-    ("GET", "/nodes/{node}/storage/{storage}/content", content),
-    ("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}", delete_volume),
-    ("POST", "/nodes/{node}/storage/{storage}/upload", upload),
     ("GET", "/nodes/{node}/qemu", vm_list),
     ("GET", "/nodes/{node}/qemu/{vmid}/config", vm_config),
     ("POST", "/nodes/{node}/qemu/{vmid}/config", config_async),

@@ -18,7 +18,7 @@ from typing import Any
 
 from tests.fakepve import schema
 from tests.fakepve.certs import TLSFiles
-from tests.fakepve.state import Call, Fault, PveState, Task, Vm
+from tests.fakepve.state import Call, Fault, NodeState, PveState, Task, Vm
 
 
 class ApiError(Exception):
@@ -143,6 +143,12 @@ class FakePVE:
                 500, f"Configuration file 'nodes/{node}/qemu-server/{vmid}.conf' does not exist"
             )
         return vm
+
+    def node_state(self, name: str) -> NodeState:
+        node = self.state.nodes.get(name)
+        if node is None:
+            raise ApiError(595, f"no such cluster node '{name}'")
+        return node
 
     def storage_slots(self, storage: str) -> threading.BoundedSemaphore:
         with self.lock:

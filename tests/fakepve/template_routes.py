@@ -27,9 +27,10 @@ from typing import Any
 
 from tests.fakepve import schema
 from tests.fakepve.certs import make_tls
-from tests.fakepve.routes import ROUTES, _node, _storage
+from tests.fakepve.routes import ROUTES, _node
 from tests.fakepve.server import ApiError, FakePVE, Request, Route, TaskFailed
 from tests.fakepve.state import TEMPLATE_VMID, PveState, Vm, default_state
+from tests.fakepve.storage_routes import _storage
 
 DISK_KEYS = re.compile(r"^(scsi|virtio|sata|ide)\d+$")
 IMPORT_NAME = re.compile(r"^[-\w.+=]+\.(ova|qcow2|raw|vmdk)$")
