@@ -76,7 +76,7 @@ def test_bad_parameters_get_http_400(fake: FakePVE, params: dict[str, str], bad:
 
 
 def test_fallback_schema_rejects_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(schema, "_upstream", lambda: None)
+    monkeypatch.setattr(schema, "_upstream", lambda *_: None)
     template = "/nodes/{node}/qemu/{vmid}/clone"
     clone = {"node": "pve", "vmid": "9000", "newid": "201", "bogus": "1"}
     assert "bogus" in schema.validate("POST", template, clone)

@@ -325,7 +325,7 @@ def test_fresh_template_with_the_built_in_schema(
 ) -> None:
     from tests.fakepve import schema
 
-    monkeypatch.setattr(schema, "_upstream", lambda: None)
+    monkeypatch.setattr(schema, "_upstream", lambda *_: None)
     _, done = _make(fake, make_cluster(fake, 1))
     assert done == ("download", "create", "convert")
 

@@ -14,9 +14,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-SCHEMA_FILE = (
-    Path(__file__).resolve().parents[3] / "shared/upstream/proxmox/pve-api-schema-9.1.json"
-)
+UPSTREAM = Path(__file__).resolve().parents[3] / "shared/upstream/proxmox"
+# The API schema of each supported major release: pve-docs' apidata.js of PVE 9.1 and 8.4.
+SCHEMA_FILES = {9: UPSTREAM / "pve-api-schema-9.1.json", 8: UPSTREAM / "pve-api-schema-8.4.json"}
+SCHEMA_FILE = SCHEMA_FILES[9]
 
 Spec = dict[str, Any]  # {"properties": {name: {...}}, "additionalProperties": 0}
 
@@ -153,27 +154,43 @@ FALLBACK: dict[tuple[str, str], dict[str, Any]] = {
 
 
 @cache
-def _upstream() -> dict[tuple[str, str], Spec] | None:
-    if not SCHEMA_FILE.is_file():
+def _upstream_info(major: int = 9) -> dict[tuple[str, str], dict[str, Any]] | None:
+    """{(method, path template): the schema's `info` for it}, for PVE `major`."""
+    path = SCHEMA_FILES.get(major, SCHEMA_FILE)
+    if not path.is_file():
         return None
-    table: dict[tuple[str, str], Spec] = {}
+    table: dict[tuple[str, str], dict[str, Any]] = {}
 
     def walk(nodes: list[dict[str, Any]]) -> None:
         for node in nodes:
             for method, info in (node.get("info") or {}).items():
-                table[(method, node["path"])] = info.get("parameters") or {}
+                table[(method, node["path"])] = info
             walk(node.get("children") or [])
 
-    walk(json.loads(SCHEMA_FILE.read_text()))
+    walk(json.loads(path.read_text()))
     return table
+
+
+@cache
+def _upstream(major: int = 9) -> dict[tuple[str, str], Spec] | None:
+    info = _upstream_info(major)
+    if info is None:
+        return None
+    return {key: value.get("parameters") or {} for key, value in info.items()}
 
 
 def using_upstream() -> bool:
     return _upstream() is not None
 
 
-def spec_for(method: str, template: str) -> Spec | None:
-    upstream = _upstream()
+def endpoint_info(method: str, template: str, major: int = 9) -> dict[str, Any] | None:
+    """The schema's permissions/allowtoken/protected facts of one endpoint, when known."""
+    info = _upstream_info(major)
+    return None if info is None else info.get((method, template))
+
+
+def spec_for(method: str, template: str, major: int = 9) -> Spec | None:
+    upstream = _upstream(major)
     if upstream is not None:
         return upstream.get((method, template))
     props = FALLBACK.get((method, template))
@@ -223,9 +240,9 @@ def _type_error(prop: dict[str, Any], value: str) -> str | None:
     return None
 
 
-def validate(method: str, template: str, params: dict[str, str]) -> dict[str, str]:
+def validate(method: str, template: str, params: dict[str, str], major: int = 9) -> dict[str, str]:
     """PVE's 400 errors for these parameters: {name: message}; empty when they pass."""
-    spec = spec_for(method, template)
+    spec = spec_for(method, template, major)
     if spec is None:
         return {}
     props: dict[str, Any] = spec.get("properties") or {}
