@@ -9,13 +9,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import tempfile
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from generator import __version__
-from generator.errors import HomelabError
+from generator.errors import HomelabError, write_crash_log
 
 # Each names generator/commands/<name>.py, which defines configure(subparsers) and run(args).
 COMMANDS = (
@@ -56,21 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception:  # the boundary: anything unexpected becomes a short message plus a log
-        log = _write_crash_log()
+        log = write_crash_log()
         print(
             f"error: homelab-gen failed unexpectedly; details are in {log}"
             " (please report it with that file)",
             file=sys.stderr,
         )
         return 1
-
-
-def _write_crash_log() -> Path:
-    with tempfile.NamedTemporaryFile(
-        "w", prefix="homelab-gen-crash-", suffix=".log", delete=False
-    ) as handle:
-        traceback.print_exc(file=handle)
-    return Path(handle.name)
 
 
 def directory_option(parser: argparse.ArgumentParser) -> None:

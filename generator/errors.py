@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
+import traceback
 from collections.abc import Iterable
+from pathlib import Path
 
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
@@ -40,3 +43,23 @@ class UsageError(HomelabError):
     """A command was called in a way that cannot work (bad flag combination, wrong folder)."""
 
     exit_code = EXIT_BAD_INPUT
+
+
+def write_crash_log() -> Path:
+    """The traceback of the exception being handled, in a file a user can attach to a report.
+    Call it from an `except` block."""
+    with tempfile.NamedTemporaryFile(
+        "w", prefix="homelab-gen-crash-", suffix=".log", delete=False
+    ) as handle:
+        traceback.print_exc(file=handle)
+    return Path(handle.name)
+
+
+def bug(context: str, exc: BaseException) -> HomelabError:
+    """An exception homelab-gen did not expect (a bug, not the user's doing) as one line that
+    points at its crash log. Call it from the `except` block that caught `exc`."""
+    log = write_crash_log()
+    return HomelabError(
+        f"{context}: homelab-gen bug ({type(exc).__name__}); details are in {log}",
+        "please report it with that file",
+    )

@@ -38,6 +38,7 @@ class Sources:
     done: dict[str, CloudInit] = field(default_factory=dict)  # cloud-init finished
     no_json: set[str] = field(default_factory=set)  # cloud-init 22.4: no --format json
     exec_note: str = ""  # set once exec is forbidden: asking again cannot help
+    unreachable: str = ""  # this refresh found Proxmox unreachable: do not ask it again
     kubeconfig: dict[str, Any] | None = None
 
 
@@ -120,13 +121,16 @@ def _guest(src: Sources, node: Node, resource: dict[str, Any] | None) -> Guest:
 
 def guests(src: Sources) -> tuple[tuple[Guest, ...], str]:
     """Each node's guest facts, and why they are unknown if Proxmox cannot be asked."""
-    from generator.proxmox.client import PveError
+    from generator.proxmox.client import PveError, Unreachable
 
+    src.unreachable = ""
     if src.client is None:
         return _unknown(src.cluster), src.pve_error
     try:
         listed = src.client.get("cluster/resources", type="vm") or []
     except PveError as exc:
+        if isinstance(exc, Unreachable):
+            src.unreachable = str(exc)
         return _unknown(src.cluster), str(exc)
     by_vmid = {int(r["vmid"]): r for r in listed if r.get("type", "qemu") == "qemu"}
     nodes = src.cluster.nodes
@@ -139,21 +143,25 @@ def guests(src: Sources) -> tuple[tuple[Guest, ...], str]:
 def _fetch_kubeconfig(src: Sources) -> tuple[dict[str, Any] | None, str]:
     """The admin kubeconfig: the file `kubeconfig` wrote, else K3s's own through the agent."""
     from generator.proxmox import agent
+    from generator.proxmox.client import Unreachable
 
     path = kubeconfig_path(src.cluster, src.directory)
     if path.is_file():
         return kubeconfig.parse(path.read_text(), str(path)), ""
     first = src.cluster.first_server
-    if src.client is None:
+    if src.client is None or src.unreachable:
         return None, f"no {path.name} and Proxmox cannot be asked for K3s's own"
     pve_node = first.proxmox_node or src.cluster.proxmox.node
     try:
         text = agent.read_file(src.client, pve_node, first.vmid, agent.K3S_KUBECONFIG)
+    except Unreachable as exc:  # Proxmox, not the guest agent, is what does not answer
+        return None, f"no {path.name} and Proxmox cannot be asked for K3s's own: {exc}"
     except agent.AgentError as exc:
         why = {
             "no-file": f"K3s has not written {agent.K3S_KUBECONFIG} on {first.name} yet",
             "agent-down": f"{first.name}'s guest agent is not answering",
             "vm-down": f"{first.name} is not running",
+            "pve-down": exc.message,
         }.get(exc.kind, f"reading {agent.K3S_KUBECONFIG} on {first.name} failed: {exc.message}")
         return None, f"no kubeconfig yet: {why}"
     k3s_yaml = kubeconfig.parse(text, f"{first.name}:{agent.K3S_KUBECONFIG}")

@@ -272,7 +272,9 @@ def test_proxmox_unreachable_still_reports_the_cluster(
     )
     assert run_status(ready_lab, "--json") == 1
     data = json.loads(capsys.readouterr().out)
-    assert "connection failed" in data["facts"]["pve_error"]
+    assert data["facts"]["pve_error"] == (
+        "cannot reach 127.0.0.1:1: connection refused (is pveproxy running? check proxmox.port)"
+    )
     assert data["rows"]["nodes"][0]["vm"] == "unknown"
     assert data["rows"]["nodes"][0]["k3s"].startswith("Ready")
     assert data["blocker"].startswith("Proxmox: ")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from generator.proxmox.client import Client, PveError
+from generator.proxmox.client import Client, PveError, Unreachable
 from generator.status import CloudInit
 
 K3S_KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
@@ -23,7 +23,9 @@ EXEC_PRIVILEGE = "VM.GuestAgent.Unrestricted"
 
 class AgentError(PveError):
     """An agent call that could not answer. kind: vm-down, agent-down, no-file, forbidden,
-    failed (anything else)."""
+    pve-down (Proxmox itself stopped answering, after it had answered), failed (anything
+    else). A Proxmox that never answered is not an agent problem: its Unreachable error
+    passes through unchanged."""
 
     def __init__(self, kind: str, message: str, hint: str | None = None) -> None:
         super().__init__(message, hint)
@@ -55,14 +57,18 @@ def classify(exc: PveError) -> AgentError:
         return AgentError("vm-down", text)
     if "no such file" in lowered:
         return AgentError("no-file", text)
-    if "connection failed" in str(exc).lower():
-        return AgentError("agent-down", f"no answer from Proxmox: {text}")
+    if isinstance(exc, Unreachable):
+        return AgentError("pve-down", f"Proxmox is not answering: {exc.message}", exc.hint)
     return AgentError("failed", text)
 
 
 def _agent(client: Client, method: str, node: str, vmid: int, endpoint: str, **params: Any) -> Any:
     try:
         return client.call(method, f"nodes/{node}/qemu/{vmid}/agent/{endpoint}", **params)
+    except Unreachable as exc:
+        if not exc.transient:
+            raise  # never answered: waiting for the guest cannot help
+        raise classify(exc) from exc
     except PveError as exc:
         raise classify(exc) from exc
 
@@ -102,11 +108,13 @@ def wait_for_file(
     interval: float = 5.0,
     on_wait: Callable[[str], None] = lambda _: None,
 ) -> str:
-    """Read `path`, retrying while the VM, its agent or the file itself is not there yet."""
+    """Read `path`, retrying while the VM, its agent or the file itself is not there yet, or
+    while Proxmox restarts. Every call, too, gives up by the deadline."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return read_file(client, node, vmid, path)
+            with client.until(deadline):
+                return read_file(client, node, vmid, path)
         except AgentError as exc:
             if exc.kind in ("forbidden", "failed") or time.monotonic() >= deadline:
                 raise

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from generator.errors import HomelabError
+from generator.errors import HomelabError, bug
 from generator.model import Cluster, Node
 from generator.proxmox import plan as planning
 from generator.proxmox import seeds
@@ -149,6 +149,20 @@ def run_vm(ctx: Context, vm_plan: VMPlan) -> Outcome:
             execute(ctx, action)
         except PveError as exc:
             failures += 1
+            # Re-planning knows only the VM boot wants, not what destroy or prune want.
+            towards_boot = action.kind in ("upload", "clone", "configure", "resize", "start")
+            if not exc.transient and towards_boot:
+                # Never retried. But our own earlier change (an answer lost to a reset, a
+                # killed boot) may still have been in flight and made this step moot ("VM 201
+                # already running"): if one fresh look no longer starts with it, carry on.
+                try:
+                    fresh = _replan_with_retries(ctx, vm_plan)
+                except HomelabError:
+                    fresh = [action]  # cannot tell: report the step's own error
+                if not fresh or fresh[0].kind != action.kind:
+                    ctx.progress(Event(vm_plan.name, action.kind, "done"))
+                    actions = fresh
+                    continue
             if not exc.transient or failures >= retry.attempts:
                 ctx.progress(Event(vm_plan.name, action.kind, "failed", str(exc)))
                 raise StepFailed(
@@ -158,6 +172,11 @@ def run_vm(ctx: Context, vm_plan: VMPlan) -> Outcome:
             time.sleep(retry.delay(failures - 1))
             actions = _replan_with_retries(ctx, vm_plan)
             continue
+        except HomelabError:
+            raise
+        except Exception as exc:  # our bug, not Proxmox's: the other VMs go on
+            ctx.progress(Event(vm_plan.name, action.kind, "failed", "homelab-gen bug"))
+            raise bug(f"{vm_plan.name} (VM {vm_plan.vmid}): {action.kind} failed", exc) from exc
         ctx.progress(Event(vm_plan.name, action.kind, "done"))
         done.append(action.kind)
         actions.pop(0)
@@ -173,6 +192,10 @@ def _replan_with_retries(ctx: Context, vm_plan: VMPlan) -> list[Action]:
             if not exc.transient or attempt == retry.attempts - 1:
                 raise StepFailed(f"{vm_plan.name} (VM {vm_plan.vmid}): {exc}") from exc
             time.sleep(retry.delay(attempt))
+        except HomelabError:
+            raise
+        except Exception as exc:  # our bug, not Proxmox's: the other VMs go on
+            raise bug(f"{vm_plan.name} (VM {vm_plan.vmid}): re-planning failed", exc) from exc
     raise AssertionError("unreachable")
 
 
