@@ -59,3 +59,25 @@ def _no_outside_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _pve_calls_are_listed(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every call homelab-gen sends to a fake PVE must be in tests/pve_endpoints.py."""
+    from tests.fakepve.server import FakePVE
+    from tests.pve_endpoints import unlisted
+
+    FakePVE.started.clear()
+    yield
+    if request.node.get_closest_marker("pve_probe"):
+        return
+    problems = {
+        problem
+        for fake in FakePVE.started
+        for call in list(fake.state.calls)
+        if call.user_agent.startswith("homelab-gen/") and call.template
+        for problem in [unlisted(call.method, call.template, set(call.params))]
+        if problem
+    }
+    FakePVE.started.clear()
+    assert not problems, "\n".join(sorted(problems))

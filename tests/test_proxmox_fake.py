@@ -57,6 +57,7 @@ def test_wrong_token_is_refused(fake: FakePVE) -> None:
         client.call("GET", "version")
 
 
+@pytest.mark.pve_probe
 @pytest.mark.parametrize(
     ("params", "bad"),
     [
@@ -121,6 +122,7 @@ def test_waiting_clone_fails_with_pves_lock_text(fake: FakePVE) -> None:
     assert 202 not in fake.state.vms  # PVE removes the failed clone's config
 
 
+@pytest.mark.pve_probe
 def test_nextid_reserves_nothing(fake: FakePVE) -> None:
     client = client_for(fake, make_cluster(fake))
     assert client.get("cluster/nextid") == client.get("cluster/nextid") == "101"

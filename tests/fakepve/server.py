@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 from tests.fakepve import schema
 from tests.fakepve.certs import TLSFiles
@@ -100,7 +100,12 @@ class FakePVE:
         self._threads: list[threading.Thread] = []
 
     # -- lifecycle -------------------------------------------------------------------------
+    # Every fake started in this process, so tests/conftest.py can check the calls the
+    # project made against tests/pve_endpoints.py.
+    started: ClassVar[list[FakePVE]] = []
+
     def start(self) -> FakePVE:
+        FakePVE.started.append(self)
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
         server.daemon_threads = True
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -543,6 +548,7 @@ def _handler_class(pve: FakePVE) -> type[BaseHTTPRequestHandler]:
         def _serve(self, method: str) -> None:
             req = self._incoming()
             call = Call(method, req.path.removeprefix(API_BASE), decode_urlencoded(req.query))
+            call.user_agent = req.header("User-Agent") or ""
             with pve.lock:
                 pve.state.calls.append(call)
             if pve.state.latency.request:
@@ -571,6 +577,7 @@ def _handler_class(pve: FakePVE) -> type[BaseHTTPRequestHandler]:
             version = _version(pve)
             try:
                 template, handler, path_params = pve.match(method, rel)
+                call.template = template
                 # HTTPServer.pm, rest_handler: a body parameter may repeat a path one
                 # only with the same value.
                 for name in sorted(params):

@@ -50,7 +50,10 @@ class NodeState:
     storages: dict[str, Storage]
     bridges: list[str] = field(default_factory=lambda: ["vmbr0"])
     memory_total: int = 64 * 2**30
-    memory_free: int = 48 * 2**30
+    memory_free: int = 48 * 2**30  # MemFree: what node status calls `free`
+    # MemAvailable (page cache counts as available); None: the same as memory_free.
+    memory_available: int | None = None
+    cpus: int = 8
 
 
 @dataclass
@@ -59,6 +62,11 @@ class Vm:
     node: str
     config: dict[str, Any]
     status: str = "stopped"
+    # The config file's [PENDING] section: values set, and keys deleted, while running.
+    pending: dict[str, Any] = field(default_factory=dict)
+    pending_delete: list[str] = field(default_factory=list)
+    # The template whose base disks this VM's disks are linked clones of.
+    clone_of: int | None = None
 
     @property
     def is_template(self) -> bool:
@@ -75,6 +83,9 @@ class Task:
     starttime: int
     status: str = "running"
     exitstatus: str | None = None
+    # Lines the worker warned (log_warn / warn): a task that ends well then ends
+    # "WARNINGS: n" instead of "OK" (pve-common RESTEnvironment.pm, fork_worker).
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -115,6 +126,8 @@ class Call:
     path: str
     params: dict[str, str]
     status: int = 0
+    template: str = ""  # the route's path template, once matched
+    user_agent: str = ""
 
     @property
     def mutating(self) -> bool:
