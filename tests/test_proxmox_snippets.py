@@ -6,6 +6,7 @@ import getpass
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,8 +18,9 @@ import pytest
 from generator.errors import HomelabError
 from generator.proxmox import core, seeds
 from generator.proxmox.observe import observe
-from tests.fakepve import running_fake
+from tests.fakepve import FakePVE, running_fake
 from tests.fakepve.harness import assert_converged, boot, client_for, make_cluster, seed_texts
+from tests.fakepve.state import STORAGE_PRIVS
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
@@ -79,19 +81,37 @@ def sshd(tmp_path: Path) -> Iterator[Sshd]:
         proc.wait(timeout=10)
 
 
+def grant_seed_storage_admin(fake: FakePVE) -> None:
+    """The README's ACL for the seed storage: reading its path and deleting seeds take
+    Datastore.Allocate there."""
+    fake.state.permissions["/storage/local"] = dict.fromkeys(
+        (*STORAGE_PRIVS, "Datastore.Allocate"), 1
+    )
+
+
 def _target(sshd: Sshd, known_hosts_line: str, tmp_path: Path) -> seeds.SshTarget:
     known = tmp_path / "known_hosts"
     known.write_text(f"[127.0.0.1]:{sshd.port} {known_hosts_line}\n")
     return seeds.SshTarget("127.0.0.1", sshd.port, getpass.getuser(), known, sshd.client_key, 10)
 
 
+def _modes(folder: Path) -> dict[str, int]:
+    return {f.name: stat.S_IMODE(f.stat().st_mode) for f in folder.iterdir()}
+
+
 def test_snippets_upload_over_verified_ssh_and_cicustom(sshd: Sshd, tmp_path: Path) -> None:
     storage_dir = tmp_path / "var-lib-vz"
-    (storage_dir / "snippets").mkdir(parents=True)
+    snippets = storage_dir / "snippets"
+    snippets.mkdir(parents=True)
+    # The user's own snippets, one of them named much like ours: never touched.
+    users_own = {"hook.pl", "homelab-gen-home-k3s-server-1-notes.yaml"}
+    for name in users_own:
+        (snippets / name).write_text("mine\n")
     with running_fake(tmp_path) as fake:
         local = fake.state.storage("pve", "local")
         local.content.add("snippets")
         local.path = str(storage_dir)
+        grant_seed_storage_admin(fake)
         cluster = make_cluster(fake, 1, 1, seed_method="snippets")
         target = _target(sshd, sshd.host_key_line, tmp_path)
         texts = seed_texts(cluster)
@@ -101,18 +121,34 @@ def test_snippets_upload_over_verified_ssh_and_cicustom(sshd: Sshd, tmp_path: Pa
         config = fake.state.vms[201].config
         user, network, meta = (p.split("=", 1)[1] for p in config["cicustom"].split(","))
         for volid, part in ((user, "user-data"), (network, "network-config"), (meta, "meta-data")):
-            on_disk = storage_dir / "snippets" / volid.split("/", 1)[1]
+            on_disk = snippets / volid.split("/", 1)[1]
             assert on_disk.read_text() == texts["k3s-server-1"][part]
         assert "cloudinit" in config["ide2"]  # cicustom is delivered through the cloud-init drive
+        first = set(_modes(snippets)) - users_own
+        assert len(first) == 6 and {_modes(snippets)[n] for n in first} == {0o600}
+        assert sorted(p.name for p in storage_dir.iterdir()) == ["snippets"]  # no staging left
+
+        # A changed seed: the new files go up 0600, the old ones are deleted once swapped.
+        changed = seed_texts(cluster, version="2")
+        run = boot(fake, cluster, texts=changed, ssh=target)
+        assert not run.errors
+        deleted = {a.param("volid").split("/", 1)[1] for a in run.prepared.plan.actions
+                   if a.kind == "delete-seed"}  # fmt: skip
+        assert deleted == first
+        second = set(_modes(snippets)) - users_own
+        assert len(second) == 6 and not second & first
+        assert {_modes(snippets)[n] for n in second} == {0o600}
+        assert users_own <= set(_modes(snippets))
+
         count = len(fake.state.mutating_calls())
-        again = boot(fake, cluster, texts=texts, ssh=target)
+        again = boot(fake, cluster, texts=changed, ssh=target)
         assert again.prepared.plan.is_noop
         assert len(fake.state.mutating_calls()) == count
         client = client_for(fake, cluster)
         observed = observe(client, cluster)
         plan = core.destroy_plan(cluster, observed)
         assert not [o for o in core.destroy(client, cluster, observed, plan, print) if o.error]
-        assert not list((storage_dir / "snippets").iterdir())
+        assert set(_modes(snippets)) == users_own
 
 
 def test_a_wrong_host_key_is_refused(sshd: Sshd, tmp_path: Path) -> None:

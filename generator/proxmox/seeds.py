@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,21 @@ from generator.seediso import SEED_FILES, build_seed_iso, seed_digest
 
 SeedTexts = Mapping[str, str]  # user-data / meta-data / network-config -> text
 SNIPPET_PARTS = (("user", "user-data"), ("network", "network-config"), ("meta", "meta-data"))
+DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
+# What follows `homelab-gen-<cluster>-<node>-` in a seed's file name (see seed_ref).
+SEED_TAIL = r"[0-9a-f]{12}(?:\.iso|-(?:user|network|meta)\.yaml)"
+
+
+def seed_name_pattern(cluster_name: str, node_name: str | None = None) -> re.Pattern[str]:
+    node = re.escape(node_name) if node_name else DNS_LABEL
+    return re.compile(rf"homelab-gen-{re.escape(cluster_name)}-{node}-{SEED_TAIL}")
+
+
+def is_seed_of(cluster_name: str, volid: str, node_name: str | None = None) -> bool:
+    """Named exactly as seed_ref names this cluster's seeds (of that node, if given): a
+    user's own `homelab-gen-home-notes.iso` is never taken for one."""
+    file_name = volid.split("/", 1)[-1]
+    return seed_name_pattern(cluster_name, node_name).fullmatch(file_name) is not None
 
 
 @dataclass(frozen=True)
@@ -167,9 +184,31 @@ def upload_snippets(target: SshTarget, storage_path: str, ref: SeedRef, texts: S
     except OSError as exc:
         raise HomelabError(f"SSH to {target.host}:{target.port} failed: {exc}") from exc
     try:
-        for part, name in ref.names:
-            source = dict(SNIPPET_PARTS)[part]
-            remote = f"{storage_path.rstrip('/')}/snippets/{name}"
-            session.upload_file_obj(io.BytesIO(texts[source].encode()), remote)
+        sftp = session.ssh_client.open_sftp()
+        try:
+            write_private_snippets(sftp, storage_path.rstrip("/"), ref, texts)
+        finally:
+            sftp.close()
     finally:
         session.ssh_client.close()
+
+
+def write_private_snippets(sftp: Any, root: str, ref: SeedRef, texts: SeedTexts) -> None:
+    """Each file is written in a fresh 0700 folder beside `snippets/`, made 0600, then
+    renamed into place: the seed (join token and all) is never readable by other users of
+    the host, not even while it is written. The folder's dot name keeps it out of PVE's
+    content listing; the same file system makes the rename atomic."""
+    staging = f"{root}/.homelab-gen-upload-{secrets.token_hex(8)}"
+    sftp.mkdir(staging, mode=0o700)
+    try:
+        for part, name in ref.names:
+            text = texts[dict(SNIPPET_PARTS)[part]]
+            temporary = f"{staging}/{name}"
+            sftp.putfo(io.BytesIO(text.encode()), temporary)
+            sftp.chmod(temporary, 0o600)
+            # posix-rename replaces a file left by an earlier, interrupted upload.
+            sftp.posix_rename(temporary, f"{root}/snippets/{name}")
+    finally:
+        for leftover in sftp.listdir(staging):
+            sftp.remove(f"{staging}/{leftover}")
+        sftp.rmdir(staging)
