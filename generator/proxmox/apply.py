@@ -70,6 +70,12 @@ def _require_ours(ctx: Context, action: Action) -> None:
         )
 
 
+def _require_our_seed(ctx: Context, volid: str) -> None:
+    """Delete only files named exactly as this cluster's seeds: never a user's own ISO."""
+    if not seeds.is_seed_of(ctx.cluster.name, volid):
+        raise StepFailed(f"{volid} is not a seed of cluster {ctx.cluster.name}; not touching it")
+
+
 def execute(ctx: Context, action: Action) -> None:
     client = ctx.client
     params = dict(action.params)
@@ -98,6 +104,7 @@ def execute(ctx: Context, action: Action) -> None:
         _require_ours(ctx, action)
         client.task("DELETE", _path(action), purge=1, **{"destroy-unreferenced-disks": 1})
     elif action.kind == "delete-seed":
+        _require_our_seed(ctx, params["volid"])
         storage = params["volid"].split(":", 1)[0]
         client.task(
             "DELETE", f"nodes/{action.pve_node}/storage/{storage}/content/{params['volid']}"

@@ -13,7 +13,7 @@ from generator.model import Cluster
 from generator.proxmox import apply, seeds
 from generator.proxmox.client import TOKEN_ENV, BeforeCall, Client, PveError, Retry, token_secret
 from generator.proxmox.observe import Observed, observe
-from generator.proxmox.plan import Action, Plan, VMPlan, make_plan
+from generator.proxmox.plan import Action, Plan, VMPlan, make_plan, unused_seeds
 
 
 def connect(
@@ -111,7 +111,36 @@ def boot(
     ctx = apply.Context(
         client, prepared.cluster, prepared.observed, prepared.refs, prepared.texts, progress, ssh
     )
-    return apply.apply_plan(ctx, prepared.plan, parallel)
+    outcomes = apply.apply_plan(ctx, prepared.plan.vm_part, parallel)
+    return outcomes + delete_unused_seeds(ctx, prepared.plan.seed_part)
+
+
+def still_unused(ctx: apply.Context, planned: Plan) -> Plan:
+    """The planned seed deletions that a fresh look at Proxmox still finds unused. Seeds go
+    only after the VMs are done: a VM whose step failed, or whose running config still
+    holds the old seed, keeps it, and a failed run never leaves a VM without its seed."""
+    fresh = observe(ctx.client, ctx.cluster)
+    unused = set(unused_seeds(ctx.cluster, fresh, ctx.refs))
+    rows = []
+    for row in planned.vms:
+        kept = [a for a in row.actions if (a.pve_node, a.param("volid")) not in unused]
+        for action in kept:
+            ctx.progress(apply.Event(row.name, action.kind, "skipped", "a VM still uses it"))
+        actions = tuple(a for a in row.actions if a not in kept)
+        if actions:
+            rows.append(VMPlan(row.name, row.vmid, actions, row.reason))
+    return Plan(tuple(rows))
+
+
+def delete_unused_seeds(ctx: apply.Context, planned: Plan) -> tuple[apply.Outcome, ...]:
+    if planned.is_noop:
+        return ()
+    try:
+        checked = still_unused(ctx, planned)
+    except (PveError, HomelabError) as exc:
+        return (apply.Outcome("seeds", (), f"seeds: kept, could not check they are unused: {exc}"),)
+    # One at a time: each delete takes the storage's lock.
+    return apply.apply_plan(ctx, checked, 1)
 
 
 def destroy_plan(cluster: Cluster, observed: Observed) -> Plan:
@@ -126,8 +155,7 @@ def destroy_plan(cluster: Cluster, observed: Observed) -> Plan:
         vms.append(VMPlan(name, vmid, tuple(actions), "delete"))
     seed_actions = tuple(
         Action("delete-seed", 0, node, (("volid", volid),))
-        for node, volids in sorted(observed.seeds.items())
-        for volid in sorted(volids)
+        for node, volid in unused_seeds(cluster, observed, {}, vms)
     )
     if seed_actions:
         vms.append(VMPlan("seeds", 0, seed_actions, "delete uploaded seeds"))
@@ -138,9 +166,6 @@ def destroy(
     client: Client, cluster: Cluster, observed: Observed, plan: Plan, progress: apply.Progress
 ) -> tuple[apply.Outcome, ...]:
     ctx = apply.Context(client, cluster, observed, {}, {}, progress)
-    vm_part = Plan(tuple(vm for vm in plan.vms if vm.vmid))
-    seed_part = Plan(tuple(vm for vm in plan.vms if not vm.vmid))
-    # Seeds go last: a VM still holding its seed CD would keep the volume busy.
-    return apply.apply_plan(ctx, vm_part, cluster.proxmox.parallel) + apply.apply_plan(
-        ctx, seed_part, 1
-    )
+    outcomes = apply.apply_plan(ctx, plan.vm_part, cluster.proxmox.parallel)
+    # Seeds go last: a VM that could not be deleted keeps its seed.
+    return outcomes + delete_unused_seeds(ctx, plan.seed_part)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from generator import naming
 from generator.model import Cluster
 from generator.proxmox.client import Client, PveError
+from generator.proxmox.seeds import is_seed_of
 
 DISK_KEY = re.compile(r"^(scsi|virtio|sata|ide)\d+$")
 OWNER_LINE = re.compile(r"^homelab-gen: cluster=(?P<cluster>\S+) node=(?P<node>\S+)\s*$", re.M)
@@ -56,12 +58,28 @@ def cloudinit_slot(config: dict[str, str]) -> str | None:
     return next((k for k, v in config.items() if DISK_KEY.match(k) and "cloudinit" in v), None)
 
 
+def volids_in(config: Mapping[str, str]) -> frozenset[str]:
+    """Every volume a VM config points at through a drive or `cicustom`."""
+    volids = {v.split(",", 1)[0] for k, v in config.items() if DISK_KEY.match(k)}
+    for part in config.get("cicustom", "").split(","):
+        volids.add(part.partition("=")[2])
+    return frozenset(v for v in volids if ":" in v)
+
+
 @dataclass(frozen=True)
 class VMFacts:
     vmid: int
     node: str
     status: str
     config: dict[str, str] = field(hash=False)
+    # A running VM's config as QEMU runs it (`current=1`), when a change is still pending;
+    # None when it matches `config` (the API's default view, pending changes applied).
+    running_config: dict[str, str] | None = field(default=None, hash=False)
+
+    @property
+    def attached(self) -> frozenset[str]:
+        """Volumes the VM uses now or will after a restart: none of them may be deleted."""
+        return volids_in(self.config) | volids_in(self.running_config or {})
 
     @property
     def name(self) -> str:
@@ -118,8 +136,10 @@ class Observed:
     nodes: dict[str, NodeFacts] = field(hash=False)
     template: VMFacts | None
     vms: dict[int, VMFacts] = field(hash=False)
-    # pve node -> volume ids on the seed storage whose names start with our prefix
+    # pve node -> volume ids on the seed storage named as this cluster's seeds
     seeds: dict[str, frozenset[str]] = field(hash=False)
+    # (cluster, node) of other homelab-gen clusters' VMs: names that could also be theirs
+    other_nodes: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def major_minor(self) -> tuple[int, int]:
@@ -134,10 +154,6 @@ class Observed:
 
     def with_seeds(self, node: str, volids: frozenset[str]) -> Observed:
         return replace(self, seeds={**self.seeds, node: volids})
-
-
-def seed_prefix(cluster: Cluster) -> str:
-    return f"homelab-gen-{cluster.name}-"
 
 
 def pve_nodes(cluster: Cluster) -> tuple[str, ...]:
@@ -217,8 +233,7 @@ def read_seeds(client: Client, cluster: Cluster, node: str) -> frozenset[str]:
         if exc.transient:
             raise
         return frozenset()
-    prefix = seed_prefix(cluster)
-    return frozenset(v["volid"] for v in volumes if v["volid"].split("/", 1)[-1].startswith(prefix))
+    return frozenset(v["volid"] for v in volumes if is_seed_of(cluster.name, v["volid"]))
 
 
 def observe(client: Client, cluster: Cluster) -> Observed:
@@ -241,5 +256,33 @@ def observe(client: Client, cluster: Cluster) -> Observed:
         if (facts := read_vm(client, str(by_vmid[vmid]["node"]), vmid))
     }
     template = vms.pop(pve.template_vmid, None)
+    vms = {vmid: with_running_config(client, facts) for vmid, facts in vms.items()}
     seeds = {n: read_seeds(client, cluster, n) for n in nodes}
-    return Observed(version, permissions, nodes, template, vms, seeds)
+    others = other_clusters_nodes(cluster, list(by_vmid.values()))
+    return Observed(version, permissions, nodes, template, vms, seeds, others)
+
+
+def with_running_config(client: Client, facts: VMFacts) -> VMFacts:
+    """A running VM may still use a seed its config no longer names (a change PVE could not
+    apply live waits in `pending`): read what it runs, so that seed is kept."""
+    if facts.status != "running":
+        return facts
+    raw = client.get(f"nodes/{facts.node}/qemu/{facts.vmid}/config", current=1)
+    current = _str_config(raw)
+    return facts if current == facts.config else replace(facts, running_config=current)
+
+
+def other_clusters_nodes(
+    cluster: Cluster, resources: list[dict[str, Any]]
+) -> frozenset[tuple[str, str]]:
+    """(cluster, node) of the VMs other homelab-gen clusters tagged: cluster names may
+    share a prefix ("home", "home-lab"), so a seed name alone cannot always tell whose it is."""
+    found = set()
+    for res in resources:
+        tags = set(re.split(r"[;, ]+", str(res.get("tags", ""))))
+        if naming.TOOL_TAG not in tags:
+            continue
+        for tag in tags - {naming.cluster_tag(cluster)}:
+            if tag.startswith("cluster-") and res.get("name"):
+                found.add((tag.removeprefix("cluster-"), str(res["name"])))
+    return frozenset(found)

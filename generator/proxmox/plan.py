@@ -6,13 +6,20 @@ Nothing here talks to Proxmox, so every decision is a table test.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from generator import naming
 from generator.model import Cluster, Node
-from generator.proxmox.observe import DISK_KEY, Observed, VMFacts, cloudinit_slot, disk_size
-from generator.proxmox.seeds import SeedRef
+from generator.proxmox.observe import (
+    DISK_KEY,
+    Observed,
+    VMFacts,
+    cloudinit_slot,
+    disk_size,
+    volids_in,
+)
+from generator.proxmox.seeds import SeedRef, is_seed_of
 
 MIN_VERSION = (8, 0)
 ROLE = "HomelabGen"
@@ -22,7 +29,8 @@ VM_CONFIG_PRIVS = (
     "VM.Config.CDROM", "VM.Config.CPU", "VM.Config.Cloudinit", "VM.Config.Disk",
     "VM.Config.HWType", "VM.Config.Memory", "VM.Config.Network", "VM.Config.Options",
 )  # fmt: skip
-ORDER = ("upload", "stop", "delete", "clone", "configure", "resize", "start")
+ORDER = ("upload", "stop", "delete", "clone", "configure", "resize", "start", "delete-seed")
+SEED_ROW = "unused seed: no VM of the cluster uses it"
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,15 @@ class Plan:
     @property
     def is_noop(self) -> bool:
         return not self.actions
+
+    @property
+    def vm_part(self) -> Plan:
+        return Plan(tuple(vm for vm in self.vms if vm.vmid), self.problems, self.warnings)
+
+    @property
+    def seed_part(self) -> Plan:
+        """Rows with no VM (vmid 0): seeds deleted once every VM is done with them."""
+        return Plan(tuple(vm for vm in self.vms if not vm.vmid))
 
 
 # -- what a VM should look like -------------------------------------------------------------
@@ -263,6 +280,9 @@ def make_plan(
         for vmid, vm in sorted(observed.vms.items())
         if vmid not in ours and vm.owned_by(cluster)
     ]
+    rows, seed_warnings = plan_seed_cleanup(cluster, observed, refs, vms)
+    vms += rows
+    warnings += seed_warnings
     for node in cluster.nodes:
         if use_full_clone(cluster, observed, node) and cluster.proxmox.clone == "linked":
             warnings.append(
@@ -270,6 +290,96 @@ def make_plan(
                 " using a full clone"
             )
     return Plan(tuple(vms), (), tuple(dict.fromkeys(warnings)))
+
+
+# -- seeds no VM uses any more ---------------------------------------------------------------
+def config_after(config: Mapping[str, str], action: Action) -> dict[str, str]:
+    """A VM's config once a `configure` action is applied."""
+    params = dict(action.params)
+    gone = set(params.pop("delete", "").split(",")) - {""}
+    return {**{k: v for k, v in config.items() if k not in gone}, **params}
+
+
+def attached_after(vm: VMFacts, vm_plan: VMPlan | None) -> frozenset[str]:
+    """Volumes the VM will use once its plan is applied; a CD-ROM swap on a running VM is
+    taken to be applied live, as PVE does (if it is not, the check before deleting sees it)."""
+    actions = vm_plan.actions if vm_plan else ()
+    if any(a.kind == "delete" for a in actions):
+        return frozenset()  # pruned, or recreated from the template and then configured
+    configure = next((a for a in actions if a.kind == "configure"), None)
+    if configure is None:
+        return vm.attached
+    return volids_in(config_after(vm.config, configure))
+
+
+def seeds_in_use(
+    cluster: Cluster, observed: Observed, refs: Mapping[str, SeedRef], vms: Sequence[VMPlan] = ()
+) -> frozenset[str]:
+    """Seeds that must stay: every node's current one, and any a VM (template included)
+    still uses after `vms` are applied (none given: as things are now)."""
+    plans = {vm.vmid: vm for vm in vms}
+    used = {volid for ref in refs.values() for volid in ref.volids}
+    for vmid, vm in observed.vms.items():
+        used |= attached_after(vm, plans.get(vmid))
+    if observed.template is not None:
+        used |= observed.template.attached
+    return frozenset(used)
+
+
+def claimed_by_another_cluster(observed: Observed, volid: str) -> bool:
+    """`homelab-gen-home-lab-k3s-1-….iso` is node `lab-k3s-1` of cluster `home`, or node
+    `k3s-1` of cluster `home-lab`: when a VM of the other reading exists, leave it alone."""
+    return any(is_seed_of(c, volid, node) for c, node in observed.other_nodes)
+
+
+def unused_seeds(
+    cluster: Cluster, observed: Observed, refs: Mapping[str, SeedRef], vms: Sequence[VMPlan] = ()
+) -> list[tuple[str, str]]:
+    """(pve node, volid) of this cluster's seeds that nothing uses once `vms` are applied."""
+    keep = seeds_in_use(cluster, observed, refs, vms)
+    return [
+        (node, volid)
+        for node, volids in sorted(observed.seeds.items())
+        for volid in sorted(volids)
+        if volid not in keep
+        and is_seed_of(cluster.name, volid)
+        and not claimed_by_another_cluster(observed, volid)
+    ]
+
+
+def seed_rows(unused: Sequence[tuple[str, str]]) -> list[VMPlan]:
+    """One row per file, so a failed delete never holds up the others."""
+    return [
+        VMPlan(volid.split("/", 1)[-1], 0, (seed_deletion(node, volid),), SEED_ROW)
+        for node, volid in unused
+    ]
+
+
+def seed_deletion(pve_node: str, volid: str) -> Action:
+    return Action("delete-seed", 0, pve_node, (("volid", volid),))
+
+
+def may_delete_seeds(cluster: Cluster, observed: Observed) -> bool:
+    # PVE's content DELETE wants Datastore.Allocate for ISOs and snippets alike.
+    path = f"/storage/{cluster.proxmox.seed_storage}"
+    return has_privilege(observed.permissions, path, "Datastore.Allocate")
+
+
+def plan_seed_cleanup(
+    cluster: Cluster, observed: Observed, refs: Mapping[str, SeedRef], vms: Sequence[VMPlan]
+) -> tuple[list[VMPlan], list[str]]:
+    """Rows deleting the seeds no VM will use after `vms`, or a warning why they stay."""
+    if any(node.name not in refs for node in cluster.nodes):
+        return [], []  # a node without its seed cannot say which of its seeds is current
+    unused = unused_seeds(cluster, observed, refs, vms)
+    if not unused or may_delete_seeds(cluster, observed):
+        return seed_rows(unused), []
+    storage, token = cluster.proxmox.seed_storage, cluster.proxmox.token_id
+    return [], [
+        f"{len(unused)} unused seed file(s) stay on {storage}: deleting them takes"
+        f" Datastore.Allocate on /storage/{storage}; grant it there only with"
+        f" pveum acl modify /storage/{storage} --tokens '{token}' --roles PVEDatastoreAdmin"
+    ]
 
 
 # -- pre-flight ------------------------------------------------------------------------------
@@ -344,6 +454,19 @@ def _privilege_problems(cluster: Cluster, observed: Observed) -> list[str]:
     ]
 
 
+def snippets_path_problem(cluster: Cluster, observed: Observed) -> str:
+    storage = cluster.proxmox.seed_storage
+    problem = f"seed storage '{storage}' has no file path for snippets"
+    if may_delete_seeds(cluster, observed):
+        return problem
+    # GET /storage/{storage}, which tells the path, wants Datastore.Allocate there.
+    return (
+        f"{problem}, or the token may not read it: grant Datastore.Allocate on that storage"
+        f" only with pveum acl modify /storage/{storage} --tokens '{cluster.proxmox.token_id}'"
+        " --roles PVEDatastoreAdmin"
+    )
+
+
 def _node_problems(cluster: Cluster, observed: Observed) -> list[str]:
     pve = cluster.proxmox
     problems: list[str] = []
@@ -369,7 +492,7 @@ def _node_problems(cluster: Cluster, observed: Observed) -> list[str]:
                 f" (Datacenter > Storage > {pve.seed_storage} > Content: add {kind})"
             )
         elif kind == "snippets" and not seed.path:
-            problems.append(f"seed storage '{pve.seed_storage}' has no file path for snippets")
+            problems.append(snippets_path_problem(cluster, observed))
         if pve.bridge not in facts.bridges:
             problems.append(f"bridge '{pve.bridge}' does not exist on node {name}")
     return problems

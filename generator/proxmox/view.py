@@ -21,6 +21,18 @@ def _detail(vm: VMPlan) -> str:
     return "; ".join((vm.reason, *vm.notes))
 
 
+def _vmid(vm: VMPlan) -> str:
+    return str(vm.vmid) if vm.vmid else "-"  # a seed file, not a VM
+
+
+def _line(vm: VMPlan) -> str:
+    # A seed row is named by its file; the volume id says where it goes from.
+    if not vm.vmid:
+        volids = ", ".join(a.param("volid") for a in vm.actions if a.kind == "delete-seed")
+        return f"{volids or vm.name}: {_steps(vm)}  [{_detail(vm)}]"
+    return f"{vm.name} ({vm.vmid}): {_steps(vm)}  [{_detail(vm)}]"
+
+
 def print_plan(plan: Plan, out: TextIO | None = None) -> None:
     out = out or sys.stdout
     for warning in plan.warnings:
@@ -37,11 +49,11 @@ def print_plan(plan: Plan, out: TextIO | None = None) -> None:
         for column in ("VM", "VMID", "actions", "why"):
             table.add_column(column)
         for vm in plan.vms:
-            table.add_row(vm.name, str(vm.vmid), _steps(vm), _detail(vm))
+            table.add_row(vm.name, _vmid(vm), _steps(vm), _detail(vm))
         Console(file=out).print(table)
     else:
         for vm in plan.vms:
-            print(f"{vm.name} ({vm.vmid}): {_steps(vm)}  [{_detail(vm)}]", file=out)
+            print(_line(vm), file=out)
     count = len(plan.actions)
     print("nothing to do" if plan.is_noop else f"{count} action(s) planned", file=out)
 
