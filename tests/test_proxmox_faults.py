@@ -16,7 +16,7 @@ from tests.fakepve.harness import assert_converged, boot, make_cluster, snapshot
 STEPS = ("upload", "clone", "config", "resize", "start")
 # The transient kinds; "500" (a handler's die) and "task" (a task that failed for another
 # reason than a lock wait) are permanent: see tests/test_retry_policy.py.
-KINDS = ("reset", "lock", "noupid")
+KINDS = ("reset", "relay", "lock", "task-lock", "noupid")
 
 
 def _foreign_and_template_untouched(fake: FakePVE, before: dict[int, object]) -> None:

@@ -605,11 +605,18 @@ def _handler_class(pve: FakePVE) -> type[BaseHTTPRequestHandler]:
                     raise ApiError(500, "got no worker upid - start worker failed")
                 if fault and fault.kind == "task":
                     req.fail_task = f"injected task failure ({template.rsplit('/', 1)[-1]})"
+                if fault and fault.kind == "task-lock":
+                    req.fail_task = lock_text(template, merged)
                 data = handler(pve, req)
                 if fault and fault.kind == "reset":
                     call.status = -1
                     self._reset()
                     return
+                if fault and fault.kind == "relay":
+                    # AnyEvent.pm, proxy_request: pvedaemon did the work, but its answer did
+                    # not reach pveproxy within AnyEvent::HTTP's 30 s; pveproxy relays
+                    # AnyEvent::HTTP's own status 596 and reason.
+                    raise Refused(Answer(596, "Connection timed out"))
                 call.status = 200
                 payload = json.dumps({"data": data}).encode()
                 self._answer(Answer(200, "OK", payload, "application/json;charset=UTF-8"))

@@ -90,9 +90,11 @@ class Task:
 
 @dataclass
 class Fault:
-    """Make the next matching call fail. kind: "500", "reset" (the call takes effect but the
-    connection drops before the answer), "lock" (a lock "got timeout" error), "task" (the
-    call answers a UPID whose task fails), "noupid" ("got no worker upid")."""
+    """Make the next matching call fail. kind: "500" (a handler's die), "reset" (the call
+    takes effect but the connection drops before the answer), "relay" (it takes effect but
+    pveproxy answers 596), "lock" (a lock "got timeout" error), "task" (the call answers a
+    UPID whose task fails), "task-lock" (its task fails waiting for a lock), "noupid"
+    ("got no worker upid")."""
 
     step: str  # upload, clone, config, resize, start, stop, delete, or any
     kind: str
