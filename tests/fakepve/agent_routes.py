@@ -134,11 +134,18 @@ def _guest(pve: FakePVE, guests: Guests, req: Request, endpoint: str) -> Guest:
     vmid = req.int("vmid")
     _check_privilege(pve, endpoint, vmid)
     with pve.lock:
+        # qemu-server API2/Qemu/Agent.pm: load_config first ("Configuration file ... does
+        # not exist"), then QemuServer/Agent.pm assert_agent_available: only a missing
+        # `agent` key is "not configured"; agent: 0 on a running VM fails the guest-ping.
         vm = pve.vm(req.params["node"], vmid)
-        if str(vm.config.get("agent", "0")).split(",")[0] not in ("1", "enabled=1"):
+        agent = vm.config.get("agent")
+        if agent is None:
             raise ApiError(500, NO_AGENT_CONFIGURED)
         if vm.status != "running":
             raise ApiError(500, f"VM {vmid} is not running")
+        enabled = str(agent).split(",")[0].removeprefix("enabled=")
+        if enabled not in ("1", "on", "yes", "true"):
+            raise ApiError(500, AGENT_DOWN)
     guest = guests.guests.get(vmid)
     if guest is None:
         raise ApiError(500, AGENT_DOWN)

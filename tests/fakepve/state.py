@@ -41,8 +41,13 @@ class Storage:
     total: int = 100 * 2**30
     avail: int = 80 * 2**30
     shared: bool = False
-    # volid -> {"content": ..., "size": ..., "data": bytes}
+    # volid -> {"content": ..., "size": ..., "data": bytes, "ctime": epoch seconds}
     volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # storage.cfg's `disable` flag; `active`: whether the plugin's status call succeeds.
+    disable: bool = False
+    active: bool = True
+    # Further storage.cfg keys GET /storage/{storage} returns (e.g. vgname, thinpool).
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -201,7 +206,12 @@ def default_state(token_secret: str, snippets: bool = False) -> PveState:
         storages={
             "local": Storage(content=local_content),
             "local-lvm": Storage(
-                content={"images", "rootdir"}, type="lvmthin", path=None, total=2**40, avail=2**40
+                content={"images", "rootdir"},
+                type="lvmthin",
+                path=None,
+                total=2**40,
+                avail=2**40,
+                options={"thinpool": "data", "vgname": "pve"},
             ),
         }
     )

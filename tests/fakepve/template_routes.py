@@ -20,6 +20,7 @@ import hashlib
 import re
 import secrets
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,17 @@ from typing import Any
 
 from tests.fakepve import schema
 from tests.fakepve.certs import make_tls
-from tests.fakepve.routes import ROUTES, _node
+from tests.fakepve.routes import (
+    ROUTES,
+    _node,
+    _start,
+    check_lock,
+    drive_is_cdrom,
+    in_task,
+    run_task,
+    split_list,
+    with_mac,
+)
 from tests.fakepve.server import ApiError, FakePVE, Request, Route, TaskFailed
 from tests.fakepve.state import TEMPLATE_VMID, PveState, Vm, default_state
 from tests.fakepve.storage_routes import _storage
@@ -172,64 +183,102 @@ def _new_disks(pve: FakePVE, req: Request) -> dict[str, str]:
     return out
 
 
+# create_vm's parameters that are not written to the config (qemu-server API2/Qemu.pm,
+# create_vm: extract_param calls).
+_CREATE_ONLY = {"node", "vmid", "archive", "bwlimit", "force", "pool", "start", "ha-managed"}
+_CREATE_ONLY |= {"storage", "unique", "live-restore", "import-working-storage"}
+
+
+def _created_config(pve: FakePVE, req: Request, disks: dict[str, str]) -> dict[str, Any]:
+    """qemu-server API2/Qemu.pm create_vm, $createfn: the parameters with their disks made,
+    a default boot order, a fresh smbios1 uuid and vmgenid, unique tags; no lock."""
+    config: dict[str, Any] = {k: v for k, v in req.params.items() if k not in _CREATE_ONLY}
+    config.update(disks)
+    for key, value in list(config.items()):
+        if key.startswith("net"):
+            # qemu-server QemuServer/Network.pm, add_random_macs
+            config[key] = with_mac(value)
+    if not config.get("boot"):
+        bootable = sorted(k for k in config if DISK_KEYS.match(k) or k.startswith("net"))
+        config["boot"] = f"order={';'.join(bootable)}" if bootable else ""
+    config.setdefault("smbios1", f"uuid={uuid.uuid4()}")
+    if config.get("vmgenid", "1") == "1":
+        config["vmgenid"] = str(uuid.uuid4())
+    if "tags" in config:
+        config["tags"] = ";".join(sorted(set(split_list(config["tags"]))))
+    return config
+
+
 def create_vm(pve: FakePVE, req: Request) -> Any:
+    """qemu-server API2/Qemu.pm create_vm: create_and_lock_config writes `lock: create`
+    before the worker (pve-cluster Cluster.pm check_vmid_unused: "VM <id> already exists
+    on node '<node>'", prefixed "unable to create VM <id> -"); the worker (qmcreate)
+    writes the final config without the lock, or removes the config and fails
+    "unable to create VM <id> - <error>". A missing bridge is not checked here: it fails
+    the start (routes.py, _bridges_exist). With start=1 a failed start is only a warning."""
     node, vmid = req.params["node"], req.int("vmid")
-    facts = _node(pve, req)
-    for key, value in req.params.items():
-        bridge = re.search(r"bridge=([^,]+)", value) if key.startswith("net") else None
-        if bridge and bridge[1] not in facts.bridges:
-            raise ApiError(500, f"bridge '{bridge[1]}' does not exist")
+    _node(pve, req)
     with pve.lock:
-        if vmid in pve.state.vms:
+        holder = pve.state.vms.get(vmid)
+        if holder is not None:
             raise ApiError(
-                500, f"unable to create VM {vmid} - VM {vmid} already exists on node '{node}'"
+                500,
+                f"unable to create VM {vmid} - VM {vmid} already exists on node '{holder.node}'",
             )
         disks = _new_disks(pve, req)
         vm = Vm(vmid, node, {"lock": "create"})
         pve.state.vms[vmid] = vm
 
-    def body() -> None:
+    def body(warnings: list[str]) -> None:
         time.sleep(pve.state.latency.clone)
-        config: dict[str, Any] = {
-            k: v
-            for k, v in req.params.items()
-            if k not in ("node", "vmid", "import-working-storage", "start")
-        }
-        config.update(disks)
-        for key, value in list(config.items()):
-            if key.startswith("net") and "=" not in value.split(",")[0]:
-                model, _, rest = value.partition(",")
-                mac = "BC:24:11:" + ":".join(f"{b:02X}" for b in secrets.token_bytes(3))
-                config[key] = f"{model}={mac}" + (f",{rest}" if rest else "")
         with pve.lock:
-            vm.config = config
+            vm.config = _created_config(pve, req, disks)
+            if not req.flag("start"):
+                return
+            try:
+                start_now = Request("POST", "", "", {"node": node, "vmid": str(vmid)})
+                _start(pve, start_now)
+            except ApiError as exc:
+                warnings.append(exc.message)
 
     def undo() -> None:
         if pve.state.vms.get(vmid) is vm:
             del pve.state.vms[vmid]
 
-    return pve.run_task(req, node, "qmcreate", str(vmid), body, on_fail=undo)
+    return run_task(pve, req, node, "qmcreate", str(vmid), body, on_fail=undo)
+
+
+def _template(pve: FakePVE, req: Request) -> Vm:
+    """qemu-server API2/Qemu.pm template, $load_and_check (before and in the worker)."""
+    vm = pve.vm(req.params["node"], req.int("vmid"))
+    check_lock(vm)
+    if vm.is_template and not req.params.get("disk"):
+        raise ApiError(500, "you can't convert a template to a template")
+    if vm.status == "running":
+        raise ApiError(500, "you can't convert a VM to template if VM is running")
+    return vm
 
 
 def make_template(pve: FakePVE, req: Request) -> Any:
+    """qemu-server API2/Qemu.pm template: no lock key is set; the worker (qmtemplate) sets
+    template: 1 and QemuServer.pm template_create turns each disk (all, or `disk`; not
+    cd-roms or cloud-init drives) into a base volume."""
     with pve.lock:
-        vm = pve.vm(req.params["node"], req.int("vmid"))
-        if "lock" in vm.config:
-            raise ApiError(500, f"VM is locked ({vm.config['lock']})")
-        if vm.is_template:
-            raise ApiError(500, "you can't convert a template to a template")
-        if vm.status == "running":
-            raise ApiError(500, "you can't convert a VM to template if VM is running")
+        _template(pve, req)
 
-    def body() -> None:
+    def body(warnings: list[str]) -> None:
         time.sleep(pve.state.latency.config)
         with pve.lock:
-            for key, value in list(vm.config.items()):
-                if DISK_KEYS.match(key) and "cloudinit" not in str(value):
-                    vm.config[key] = re.sub(r":vm-(\d+)-disk", r":base-\1-disk", str(value))
+            vm = in_task(lambda: _template(pve, req))
             vm.config["template"] = 1
+            only = req.params.get("disk")
+            for key, value in list(vm.config.items()):
+                if not DISK_KEYS.match(key) or drive_is_cdrom(str(value)):
+                    continue
+                if only is None or key == only:
+                    vm.config[key] = re.sub(r":vm-(\d+)-disk", r":base-\1-disk", str(value))
 
-    return pve.run_task(req, req.params["node"], "qmtemplate", str(vm.vmid), body)
+    return run_task(pve, req, req.params["node"], "qmtemplate", req.params["vmid"], body)
 
 
 def template_routes(internet: dict[str, RemoteImage]) -> list[Route]:
