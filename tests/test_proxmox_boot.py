@@ -76,7 +76,11 @@ def test_cores_change_updates_and_says_restart(fake: FakePVE) -> None:
     assert [a.kind for a in plan.actions] == ["configure"]
     assert dict(plan.actions[0].params) == {"cores": "4"}
     assert any("restart" in note for note in plan.notes)
-    assert fake.state.vms[201].config["cores"] == "4"
+    # A running VM takes cores at its next restart: PVE keeps the value pending.
+    vm = fake.state.vms[201]
+    assert vm.pending["cores"] == "4" and vm.config["cores"] != "4"
+    again = boot(fake, changed)
+    assert not any(v.actions for v in again.prepared.plan.vms)
 
 
 def test_removed_node_is_an_orphan_until_prune(fake: FakePVE) -> None:
