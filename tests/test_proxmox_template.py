@@ -332,8 +332,8 @@ def test_fresh_template_with_the_built_in_schema(
 
 @pytest.mark.parametrize(
     ("step", "kind"),
-    [("create", "reset"), ("create", "task"), ("create", "500"), ("template", "reset"),
-     ("template", "lock"), ("download", "reset"), ("download", "noupid")],
+    [("create", "reset"), ("template", "reset"), ("template", "lock"), ("download", "reset"),
+     ("download", "noupid")],
 )  # fmt: skip
 def test_faults_converge_to_one_template(
     fake: FakePVE, monkeypatch: pytest.MonkeyPatch, step: str, kind: str
@@ -352,6 +352,22 @@ def test_faults_converge_to_one_template(
     assert fake.state.vms[TEMPLATE_VMID].is_template
     assert set(fake.state.vms) == {TEMPLATE_VMID, FOREIGN_VMID}
     assert _plan(fake, cluster).steps == ()
+
+
+@pytest.mark.parametrize("kind", ["500", "task"])
+def test_a_permanent_failure_is_reported_once(
+    fake: FakePVE, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A 500 that is a handler's die, or a task failed on something else than a lock wait,
+    is not retried (tests/test_retry_policy.py has the whole table)."""
+    from tests.fakepve import Fault, server
+
+    monkeypatch.setattr(server, "STEPS", (*server.STEPS, ("POST", "/qemu", "create")))
+    fake.state.faults.append(Fault("create", kind))
+    with pytest.raises(tpl.TemplateFailed, match="template 9000: create failed: "):
+        _make(fake, make_cluster(fake, 1))
+    creates = [c for c in fake.state.mutating_calls() if c.path == "/nodes/pve/qemu"]
+    assert len(creates) == 1
 
 
 def test_publishers_checksum_file_is_fetched_over_http(
