@@ -39,13 +39,11 @@ from tests.fakepve.routes import (
     split_list,
     with_mac,
 )
-from tests.fakepve.server import ApiError, FakePVE, Request, Route, TaskFailed
+from tests.fakepve.server import ApiError, FakePVE, Request, Route
 from tests.fakepve.state import TEMPLATE_VMID, PveState, Vm, default_state
-from tests.fakepve.storage_routes import _storage
+from tests.fakepve.storage_routes import download_url
 
 DISK_KEYS = re.compile(r"^(scsi|virtio|sata|ide)\d+$")
-IMPORT_NAME = re.compile(r"^[-\w.+=]+\.(ova|qcow2|raw|vmdk)$")
-ISO_NAME = re.compile(r"^[-\w.+=]+\.(iso|img)$")
 
 
 @dataclass
@@ -77,58 +75,12 @@ def _check_download_permissions(pve: FakePVE, req: Request) -> None:
         raise ApiError(403, f"Permission check failed (/nodes/{node}, Sys.AccessNetwork)")
 
 
-def _check_checksum_params(req: Request) -> None:
-    has_sum, has_algo = "checksum" in req.params, "checksum-algorithm" in req.params
-    if has_sum != has_algo:
-        missing = "checksum-algorithm" if has_sum else "checksum"
-        other = "checksum" if has_sum else "checksum-algorithm"
-        raise ApiError(
-            400,
-            "Parameter verification failed.",
-            {missing: f"missing property - '{other}' requires this property"},
-        )
-
-
 def _download_url(internet: dict[str, RemoteImage]) -> Any:
+    # The rules are ported in storage_routes.download_url (pve-storage Status.pm,
+    # download_url; pve-common Tools.pm, download_file_from_url).
     def handler(pve: FakePVE, req: Request) -> Any:
         _check_download_permissions(pve, req)
-        _check_checksum_params(req)
-        store = _storage(pve, req)
-        kind, filename = req.params["content"], req.params["filename"]
-        if kind not in store.content:
-            raise ApiError(
-                500,
-                f"storage '{req.params['storage']}' is not configured for content-type '{kind}'",
-            )
-        pattern = IMPORT_NAME if kind == "import" else ISO_NAME
-        if kind in ("import", "iso") and not pattern.match(filename):
-            raise ApiError(
-                400, "Parameter verification failed.", {"filename": "wrong file extension"}
-            )
-        volid = f"{req.params['storage']}:{kind}/{filename}"
-        with pve.lock:
-            if volid in store.volumes:
-                raise ApiError(500, f"refusing to override existing file '{filename}'")
-        url, algorithm = req.params["url"], req.params.get("checksum-algorithm")
-
-        def body() -> None:
-            time.sleep(pve.state.latency.upload)
-            remote = internet.get(url)
-            if remote is None:
-                raise TaskFailed(f"download failed: 404 Not Found ({url})")
-            if algorithm:
-                got, want = sha(remote.data, algorithm), req.params["checksum"].lower()
-                if got != want:
-                    raise TaskFailed(f"checksum mismatch: got '{got}' != expect '{want}'")
-            with pve.lock:
-                store.volumes[volid] = {
-                    "content": kind,
-                    "size": len(remote.data),
-                    "data": remote.data,
-                    "virtual_size": remote.virtual_size,
-                }
-
-        return pve.run_task(req, req.params["node"], "download", filename, body)
+        return download_url(pve, req, internet)
 
     return handler
 
