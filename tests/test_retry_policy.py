@@ -34,6 +34,7 @@ from generator.proxmox.client import (
     classify,
     proxmox_text,
     task_failed,
+    task_succeeded,
 )
 from tests.fakepve import Fault, make_tls, running_fake
 from tests.fakepve.harness import FAST_RETRY, assert_converged, boot, make_cluster
@@ -167,6 +168,13 @@ def test_classify(row: Row) -> None:
 )
 def test_task_failures(exit_status: str, transient: bool) -> None:
     assert task_failed(exit_status).transient is transient
+    assert not task_succeeded(exit_status)
+
+
+@pytest.mark.parametrize("exit_status", ["OK", "WARNINGS: 1", "WARNINGS: 12"])
+def test_tasks_that_only_warned_succeeded(exit_status: str) -> None:
+    # pve-common RESTEnvironment.pm, fork_worker: warnings do not fail a task.
+    assert task_succeeded(exit_status)
 
 
 @pytest.mark.parametrize("bug", [TypeError("x"), KeyError("k"), AttributeError("a")])

@@ -1,8 +1,9 @@
 """Run a plan: VMs in parallel through a bounded pool, each VM's steps in order.
 
-A failed step is never blindly repeated. After a transient error (lock timeout, reset,
-5xx, failed task) the VM is looked at again and re-planned, so a change that did take
-effect (an answer lost to a reset) is not made twice.
+A failed step is never blindly repeated. After a transient error (a lock's "got timeout",
+a reset once Proxmox had answered, pveproxy's 595-597, a task that failed on its lock: see
+client.classify) the VM is looked at again and re-planned, so a change that did take effect
+(an answer lost to a reset) is not made twice. A permanent error fails its VM at once.
 """
 
 from __future__ import annotations

@@ -307,15 +307,22 @@ class Client:
                 raise PveError(f"task {upid} still running after {self.retry.task_timeout:.0f} s")
             time.sleep(delay)
             delay = min(delay * 1.5, self.retry.task_poll_cap)
-        # blocking_status-style helpers return None on timeout; only "OK" means it worked.
+        # blocking_status-style helpers return None on timeout, so read exitstatus ourselves.
         exit_status = str(status.get("exitstatus") or "unknown")
-        if exit_status != "OK":
+        if not task_succeeded(exit_status):
             raise task_failed(exit_status)
 
 
 def api_timeout(api: Any) -> tuple[float, float]:
     connect, read = api._store["session"].auth.timeout
     return float(connect), float(read)
+
+
+def task_succeeded(exit_status: str) -> bool:
+    """pve-common src/PVE/RESTEnvironment.pm, fork_worker: a worker that ends without dying
+    writes "OK", or "WARNINGS: n" when it logged warnings (e.g. a `delete` of an option
+    that was not set); anything else is its die text."""
+    return exit_status == "OK" or re.fullmatch(r"WARNINGS: \d+", exit_status) is not None
 
 
 def task_failed(exit_status: str) -> PveError:

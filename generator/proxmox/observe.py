@@ -10,7 +10,7 @@ from typing import Any
 
 from generator import naming
 from generator.model import Cluster
-from generator.proxmox.client import Client, PveError
+from generator.proxmox.client import Client, PveError, Unreachable
 from generator.proxmox.seeds import is_seed_of
 
 DISK_KEY = re.compile(r"^(scsi|virtio|sata|ide)\d+$")
@@ -188,7 +188,9 @@ def read_node(client: Client, name: str, snippets_storage: str | None) -> NodeFa
     try:
         listed = client.get(f"nodes/{name}/storage")
     except PveError as exc:
-        if exc.transient and "connection" in str(exc):
+        # Only an answer that the node is not there means "no such node"; a Proxmox that
+        # cannot be reached, or is busy past the retries, is an error of its own.
+        if exc.transient or isinstance(exc, Unreachable):
             raise
         return None
     storages = {
