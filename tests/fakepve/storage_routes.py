@@ -357,7 +357,10 @@ def _listed(pve: FakePVE, storeid: str, store: Storage, wanted: set[str]) -> lis
     """Plugin.pm, list_volumes and $get_subdir_files: volid, format, size, ctime."""
     items: list[dict[str, Any]] = []
     for volid, volume in store.volumes.items():
-        vol = parse_volname(pve, volid)[2]
+        try:
+            vol = parse_volname(pve, volid)[2]
+        except ApiError:
+            continue  # $get_subdir_files lists only names its type's regex matches
         if vol.vtype not in wanted:
             continue
         item = {"volid": volid, "content": vol.vtype, "format": _list_format(vol)}
