@@ -20,6 +20,7 @@ from generator.proxmox.client import Client, PveError
 from generator.seediso import build_seed_iso
 from tests.fakepve import FakePVE, default_state, running_fake
 from tests.fakepve.harness import FAST_RETRY, make_cluster
+from tests.fakepve.state import revoke
 
 pytestmark = pytest.mark.pve_probe
 
@@ -137,7 +138,7 @@ def test_a_quoted_boundary_is_taken_with_its_quotes(fake: FakePVE) -> None:
 
 def test_upload_needs_the_template_privilege_before_any_body(fake: FakePVE) -> None:
     # HTTPServer.pm, auth_handler: checked before reading; the answer has no body.
-    del fake.state.permissions["/storage"]["Datastore.AllocateTemplate"]
+    revoke(fake.state.permissions, "Datastore.AllocateTemplate")
     answer = upload(fake, {"content": "iso"})
     assert answer.status_code == 403
     assert answer.reason == "Permission check failed (/storage/local, Datastore.AllocateTemplate)"

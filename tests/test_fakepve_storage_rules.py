@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from tests.fakepve import FakePVE, default_state, running_fake
-from tests.fakepve.state import NodeState, Storage
+from tests.fakepve.state import NodeState, Storage, revoke
 from tests.fakepve.template_routes import RemoteImage, running_template_fake, template_state
 
 pytestmark = pytest.mark.pve_probe
@@ -328,6 +328,7 @@ def seed_files(fake: FakePVE) -> None:
 
 
 def test_content_list_fields_order_and_filters(fake: FakePVE) -> None:
+    revoke(fake.state.permissions, "Datastore.Allocate")
     seed_files(fake)
     rows = data_of(send(fake, "GET", "nodes/pve/storage/local/content"))
     assert [r["volid"] for r in rows] == [
@@ -353,11 +354,12 @@ def test_content_list_fields_order_and_filters(fake: FakePVE) -> None:
 
 
 def test_snippets_are_listed_only_with_datastore_allocate(fake: FakePVE) -> None:
+    revoke(fake.state.permissions, "Datastore.Allocate")
     # Storage.pm, check_volume_access: snippets fall to "missing privileges" otherwise.
     seed_files(fake)
     params = {"content": "snippets"}
     assert data_of(send(fake, "GET", "nodes/pve/storage/local/content", params=params)) == []
-    fake.state.permissions["/storage"]["Datastore.Allocate"] = 1
+    fake.state.permissions["/storage/local"]["Datastore.Allocate"] = 1
     rows = data_of(send(fake, "GET", "nodes/pve/storage/local/content", params=params))
     assert [(r["volid"], r["format"]) for r in rows] == [("local:snippets/user.yaml", "snippet")]
 
@@ -374,6 +376,7 @@ def delete(fake: FakePVE, volume: str, storage: str = "local", **kw: Any) -> req
 
 
 def test_delete_needs_datastore_allocate(fake: FakePVE) -> None:
+    revoke(fake.state.permissions, "Datastore.Allocate")
     seed_files(fake)
     answer = delete(fake, "local:iso/b.iso")
     assert refused(answer)[:2] == (

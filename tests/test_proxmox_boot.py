@@ -147,10 +147,13 @@ def test_changed_seed_is_uploaded_under_a_new_name(fake: FakePVE) -> None:
     boot(fake, cluster)
     count = len(fake.state.mutating_calls())
     boot(fake, cluster, texts=seed_texts(cluster, version="2"))
-    steps = [c.path.rsplit("/", 1)[-1] for c in fake.state.mutating_calls()[count:]]
-    assert steps == ["upload", "config"]
+    calls = fake.state.mutating_calls()[count:]
+    assert [c.template.rsplit("/", 1)[-1] for c in calls] == ["upload", "config", "{volume}"]
     volumes = fake.state.storage("pve", "local").volumes
-    assert fake.state.vms[201].config["ide2"].split(",")[0] in volumes
+    current = fake.state.vms[201].config["ide2"].split(",")[0]
+    # The old seed, which holds the join token, goes once the VM holds the new one.
+    assert list(volumes) == [current]
+    assert calls[-1].method == "DELETE" and current not in calls[-1].path
 
 
 def test_half_made_clone_is_waited_for_and_finished(fake: FakePVE) -> None:

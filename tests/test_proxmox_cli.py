@@ -11,6 +11,7 @@ import pytest
 from generator.cli import main
 from tests.fakepve import FakePVE, running_fake
 from tests.fakepve.harness import cluster_yaml
+from tests.fakepve.state import revoke
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def test_plan_boot_again_destroy(
 
     assert main(["destroy", "-C", str(directory), "--yes"]) == 0
     out = capsys.readouterr().out
-    assert "removed k3s-server-1" in out and "removed seeds" in out
+    assert "removed k3s-server-1" in out and "removed homelab-gen-home-k3s-server-1-" in out
     assert set(fake.state.vms) == {100, 9000}
     assert not fake.state.storage("pve", "local").volumes
 
@@ -102,3 +103,20 @@ def test_terminal_gets_a_rich_table_and_live_progress() -> None:
     with progress(plan, live) as update:
         update(Event("k3s-server-1", "start", "done"))
     assert "start: done" in live.getvalue()
+
+
+def test_destroy_without_the_seed_privilege_keeps_seeds_and_says_how(
+    repo: tuple[Path, FakePVE], capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory, fake = repo
+    assert main(["boot", "-C", str(directory), "--yes"]) == 0
+    revoke(fake.state.permissions, "Datastore.Allocate")
+    capsys.readouterr()
+    assert main(["destroy", "-C", str(directory), "--yes"]) == 0
+    captured = capsys.readouterr()
+    assert "2 unused seed file(s) stay on local" in captured.err
+    assert "--roles PVEDatastoreAdmin" in captured.err
+    assert set(fake.state.vms) == {100, 9000}
+    assert len(fake.state.storage("pve", "local").volumes) == 2
+    # Real PVE answers 403 to a content DELETE without Datastore.Allocate: none was sent.
+    assert not [c for c in fake.state.calls if c.status == 403]

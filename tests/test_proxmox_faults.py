@@ -27,7 +27,13 @@ def _foreign_and_template_untouched(fake: FakePVE, before: dict[int, object]) ->
         assert f"/qemu/{TEMPLATE_VMID}" not in call.path or call.path.endswith("/clone")
 
 
-@pytest.mark.parametrize(("step", "kind"), list(itertools.product(STEPS, KINDS)))
+# pve-storage Status.pm, upload takes no lock, so no lock wait can time out there.
+NO_LOCK = {("upload", "lock"), ("upload", "task-lock")}
+
+
+@pytest.mark.parametrize(
+    ("step", "kind"), [c for c in itertools.product(STEPS, KINDS) if c not in NO_LOCK]
+)
 def test_one_fault_per_step_converges(tmp_path: Path, step: str, kind: str) -> None:
     with running_fake(tmp_path) as fake:
         cluster = make_cluster(fake, 1, 1)

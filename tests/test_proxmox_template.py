@@ -301,6 +301,7 @@ def test_q35_puts_the_cloud_init_drive_on_scsi() -> None:
 
 
 # -- the fake speaks PVE's schema for the new endpoints ------------------------------------------
+@pytest.mark.pve_probe
 def test_fake_rejects_what_pve_rejects(fake: FakePVE) -> None:
     from generator.proxmox.client import PveError
 

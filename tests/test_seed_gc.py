@@ -18,7 +18,7 @@ from generator.proxmox.seeds import SeedRef, seed_ref
 from generator.proxmox.view import print_plan
 from tests.fakepve import FakePVE, Fault, Vm, running_fake
 from tests.fakepve.harness import assert_converged, boot, make_cluster, seed_texts
-from tests.fakepve.state import STORAGE_PRIVS, full_permissions, template_config
+from tests.fakepve.state import STORAGE_PRIVS, full_permissions, revoke, template_config
 
 CLUSTER = make_cluster(None, 1, 1)
 SERVER, AGENT = CLUSTER.nodes
@@ -123,7 +123,9 @@ def test_orphan_keeps_its_seed_until_pruned(prune: bool, deleted: set[str]) -> N
 
 
 def test_without_datastore_allocate_the_seeds_stay_and_the_plan_says_why() -> None:
-    observed = _observed(ON_NEW, BOTH, permissions=full_permissions())
+    permissions = full_permissions()
+    revoke(permissions, "Datastore.Allocate")
+    observed = _observed(ON_NEW, BOTH, permissions=permissions)
     plan = make_plan(CLUSTER, observed, NEW)
     assert _deleted(plan) == set() and plan.is_noop
     (warning,) = plan.warnings

@@ -21,6 +21,8 @@ def run(args: argparse.Namespace) -> int:
 
     client, cluster, observed = core.observe_from_disk(args.directory, warn=warn)
     plan = core.destroy_plan(cluster, observed)
+    for warning in plan.warnings:
+        warn(f"warning: {warning}")
     if plan.is_noop:
         print(f"nothing to destroy: no VM or seed of cluster {cluster.name} on Proxmox")
         return 0

@@ -13,7 +13,14 @@ from generator.model import Cluster
 from generator.proxmox import apply, seeds
 from generator.proxmox.client import TOKEN_ENV, BeforeCall, Client, PveError, Retry, token_secret
 from generator.proxmox.observe import Observed, observe
-from generator.proxmox.plan import Action, Plan, VMPlan, make_plan, unused_seeds
+from generator.proxmox.plan import (
+    Action,
+    Plan,
+    VMPlan,
+    make_plan,
+    seed_rows_or_warning,
+    unused_seeds,
+)
 
 
 def connect(
@@ -153,13 +160,9 @@ def destroy_plan(cluster: Cluster, observed: Observed) -> Plan:
         actions.append(Action("delete", vmid, vm.node))
         name = vm.owner[1] if vm.owner else vm.name
         vms.append(VMPlan(name, vmid, tuple(actions), "delete"))
-    seed_actions = tuple(
-        Action("delete-seed", 0, node, (("volid", volid),))
-        for node, volid in unused_seeds(cluster, observed, {}, vms)
-    )
-    if seed_actions:
-        vms.append(VMPlan("seeds", 0, seed_actions, "delete uploaded seeds"))
-    return Plan(tuple(vms))
+    unused = unused_seeds(cluster, observed, {}, vms)
+    rows, warnings = seed_rows_or_warning(cluster, observed, unused)
+    return Plan(tuple(vms + rows), warnings=tuple(warnings))
 
 
 def destroy(

@@ -371,7 +371,13 @@ def plan_seed_cleanup(
     """Rows deleting the seeds no VM will use after `vms`, or a warning why they stay."""
     if any(node.name not in refs for node in cluster.nodes):
         return [], []  # a node without its seed cannot say which of its seeds is current
-    unused = unused_seeds(cluster, observed, refs, vms)
+    return seed_rows_or_warning(cluster, observed, unused_seeds(cluster, observed, refs, vms))
+
+
+def seed_rows_or_warning(
+    cluster: Cluster, observed: Observed, unused: Sequence[tuple[str, str]]
+) -> tuple[list[VMPlan], list[str]]:
+    """Rows deleting `unused`, or, when the token may not delete there, why they stay."""
     if not unused or may_delete_seeds(cluster, observed):
         return seed_rows(unused), []
     storage, token = cluster.proxmox.seed_storage, cluster.proxmox.token_id

@@ -112,27 +112,11 @@ schema.FALLBACK.update(
     }
 )
 
-# PVE 9's checks on /vms/{vmid}: any one of the listed privileges.
-PRIVILEGES = {
-    "network-get-interfaces": ("VM.GuestAgent.Audit", "VM.GuestAgent.Unrestricted"),
-    "file-read": ("VM.GuestAgent.FileRead", "VM.GuestAgent.Unrestricted"),
-    "exec": ("VM.GuestAgent.Unrestricted",),
-    "exec-status": ("VM.GuestAgent.Unrestricted",),
-}
-
-
-def _check_privilege(pve: FakePVE, endpoint: str, vmid: int) -> None:
-    wanted = PRIVILEGES[endpoint]
-    for path in (f"/vms/{vmid}", "/vms", "/"):
-        granted = pve.state.permissions.get(path, {})
-        if any(granted.get(p) for p in wanted):
-            return
-    raise ApiError(403, f"Permission check failed (/vms/{vmid}, {'|'.join(wanted)})")
-
 
 def _guest(pve: FakePVE, guests: Guests, req: Request, endpoint: str) -> Guest:
+    # The privileges (VM.GuestAgent.* on PVE 9, VM.Monitor on 8) are the schema's
+    # `permissions`, checked for every endpoint in server.py.
     vmid = req.int("vmid")
-    _check_privilege(pve, endpoint, vmid)
     with pve.lock:
         # qemu-server API2/Qemu/Agent.pm: load_config first ("Configuration file ... does
         # not exist"), then QemuServer/Agent.pm assert_agent_available: only a missing

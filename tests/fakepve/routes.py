@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from tests.fakepve import schema
-from tests.fakepve.server import ApiError, FakePVE, Request, Route, TaskFailed
+from tests.fakepve.server import ApiError, FakePVE, Request, Route, TaskFailed, has_privilege
 from tests.fakepve.state import Storage, Task, Vm
 from tests.fakepve.storage_routes import STORAGE_ROUTES
 
@@ -107,15 +107,8 @@ def run_task(
 
 
 def allowed(pve: FakePVE, path: str, priv: str) -> bool:
-    """A privilege on `path`, directly or propagated from a parent (pve-access-control
-    AccessControl.pm, permission lookup; PveState.permissions holds priv -> propagate)."""
-    perms = pve.state.permissions
-    parts = path.strip("/").split("/")
-    for depth in range(len(parts), -1, -1):
-        at = "/" + "/".join(parts[:depth])
-        if priv in perms.get(at, {}):
-            return depth == len(parts) or bool(perms[at][priv])
-    return False
+    """A privilege on `path`, as RPCEnvironment.pm's permissions() computes it."""
+    return has_privilege(pve.state.permissions, path, priv)
 
 
 def parse_size(text: str) -> int | None:

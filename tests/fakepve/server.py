@@ -154,7 +154,14 @@ class FakePVE:
     def node_state(self, name: str) -> NodeState:
         node = self.state.nodes.get(name)
         if node is None:
-            raise ApiError(595, f"no such cluster node '{name}'")
+            # pve-manager PVE/API2Tools.pm, resolve_proxyto, then HTTPServer.pm's
+            # remote_node_ip: a name that is no cluster node is looked up in DNS
+            # (pve-common PVE/Network.pm, get_ip_from_hostname), and the die is a 500.
+            raise ApiError(
+                500,
+                f"hostname lookup '{name}' failed - failed to get address info for: {name}:"
+                " Name or service not known",
+            )
         return node
 
     def storage_slots(self, storage: str) -> threading.BoundedSemaphore:
@@ -190,7 +197,9 @@ class FakePVE:
                 body()
                 exit_status = "OK"
             except TaskFailed as exc:
-                exit_status = str(exc)
+                # pve-common RESTEnvironment.pm, fork_worker: the die text, chomped, its
+                # newlines made spaces; UPID.pm read_status drops the log's "TASK ERROR: ".
+                exit_status = str(exc).rstrip("\n").replace("\n", " ")
                 if on_fail:
                     with self.lock:
                         on_fail()
@@ -232,7 +241,11 @@ class FakePVE:
 
 
 def lock_text(template: str, params: dict[str, str]) -> str:
-    if template.endswith(("/clone", "/upload")):
+    """pve-common Tools.pm, lock_file_full's timeout text for the lock this call takes:
+    the storage's for a clone (pve-storage Storage.pm, cluster_lock_storage), the VM
+    config's for the rest (AbstractConfig.pm, lock_config). An upload takes no lock."""
+    assert not template.endswith("/upload"), "PVE's upload takes no lock to time out"
+    if template.endswith("/clone"):
         storage = params.get("storage") or "local-lvm"
         return f"can't lock file '/var/lock/pve-manager/pve-storage-{storage}' - got timeout"
     return f"can't lock file '/var/lock/qemu-server/lock-{params.get('vmid')}.conf' - got timeout"

@@ -193,9 +193,18 @@ def full_permissions() -> dict[str, dict[str, int]]:
     return {
         "/vms": dict.fromkeys(VM_PRIVS, 1),
         "/storage": dict.fromkeys(STORAGE_PRIVS, 1),
+        # The README's PVEDatastoreAdmin on the seed storage: deleting seeds takes
+        # Datastore.Allocate (pve-storage API2/Storage/Content.pm, delete).
+        "/storage/local": dict.fromkeys((*STORAGE_PRIVS, "Datastore.Allocate"), 1),
         "/sdn/zones/localnetwork": {"SDN.Use": 1},
         "/nodes": {"Sys.Audit": 1},
     }
+
+
+def revoke(permissions: dict[str, dict[str, int]], privilege: str) -> None:
+    """Take `privilege` away on every path (an ACL deeper down would otherwise grant it)."""
+    for acl in permissions.values():
+        acl.pop(privilege, None)
 
 
 def default_state(token_secret: str, snippets: bool = False) -> PveState:

@@ -39,7 +39,7 @@ from tests.fakepve.routes import (
     split_list,
     with_mac,
 )
-from tests.fakepve.server import ApiError, FakePVE, Request, Route
+from tests.fakepve.server import ApiError, FakePVE, Request, Route, has_privilege
 from tests.fakepve.state import TEMPLATE_VMID, PveState, Vm, default_state
 from tests.fakepve.storage_routes import download_url
 
@@ -57,12 +57,7 @@ def sha(data: bytes, algorithm: str = "sha512") -> str:
 
 
 def _allowed(perms: dict[str, dict[str, int]], path: str, priv: str) -> bool:
-    parts = path.strip("/").split("/")
-    for depth in range(len(parts), -1, -1):
-        at = "/" + "/".join(parts[:depth])
-        if priv in perms.get(at, {}):
-            return depth == len(parts) or bool(perms[at][priv])
-    return False
+    return has_privilege(perms, path, priv)
 
 
 def _check_download_permissions(pve: FakePVE, req: Request) -> None:
