@@ -12,7 +12,7 @@ import pytest
 from generator.errors import HomelabError
 from generator.proxmox import core
 from generator.proxmox.observe import observe
-from tests.fakepve import FOREIGN_VMID, TEMPLATE_VMID, FakePVE, Vm, running_fake
+from tests.fakepve import FOREIGN_VMID, TEMPLATE_VMID, FakePVE, Fault, Vm, running_fake
 from tests.fakepve.harness import (
     assert_converged,
     boot,
@@ -205,3 +205,35 @@ def test_destroy_removes_only_this_clusters_vms_and_seeds(fake: FakePVE) -> None
     assert set(fake.state.vms) == {FOREIGN_VMID, TEMPLATE_VMID, 250}
     left = fake.state.storage("pve", "local").volumes
     assert left and all("homelab-gen-other-" in v for v in left)
+
+
+@pytest.mark.parametrize(
+    ("step", "kind"),
+    [("stop", "lock"), ("stop", "reset"), ("delete", "relay"), ("delete", "task-lock")],
+)
+def test_destroy_rides_out_transient_faults(fake: FakePVE, step: str, kind: str) -> None:
+    cluster = make_cluster(fake, 1, 1)
+    boot(fake, cluster)
+    fake.state.faults.append(Fault(step, kind, times=1))
+    client = client_for(fake, cluster)
+    observed = observe(client, cluster)
+    plan = core.destroy_plan(cluster, observed)
+    outcomes = core.destroy(client, cluster, observed, plan, lambda e: None)
+    fake.wait_idle()
+    assert fake.state.faults[0].times == 0, "the fault was never hit"
+    assert not [o.error for o in outcomes if o.error]
+    assert set(fake.state.vms) == {FOREIGN_VMID, TEMPLATE_VMID}
+    assert not fake.state.storage("pve", "local").volumes
+
+
+@pytest.mark.parametrize("kind", ["relay", "reset", "task-lock"])
+def test_a_seed_deletion_rides_out_transient_faults(fake: FakePVE, kind: str) -> None:
+    cluster = make_cluster(fake, 1, 0)
+    boot(fake, cluster)
+    fake.state.faults.append(Fault("delete", kind, times=1))
+    run = boot(fake, cluster, texts=seed_texts(cluster, version="2"))
+    fake.wait_idle()
+    assert fake.state.faults[0].times == 0, "the fault was never hit"
+    assert not run.errors
+    current = fake.state.vms[201].config["ide2"].split(",")[0]
+    assert list(fake.state.storage("pve", "local").volumes) == [current]

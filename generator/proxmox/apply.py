@@ -121,11 +121,20 @@ def _fresh_facts(ctx: Context, vm_plan: VMPlan) -> VMFacts | None:
     return read_vm(ctx.client, where, vm_plan.vmid) if where else None
 
 
+def is_removal(vm_plan: VMPlan) -> bool:
+    """Destroy's and prune's rows only stop and delete; boot's always build something."""
+    return bool(vm_plan.actions) and all(a.kind in ("stop", "delete") for a in vm_plan.actions)
+
+
 def replan(ctx: Context, vm_plan: VMPlan) -> list[Action]:
     """The VM's remaining actions from a fresh look at Proxmox."""
+    if not vm_plan.vmid:
+        # A seed row: deleting a volume that is already gone ends OK on PVE, so the
+        # deletion simply stands (its final check runs in core.delete_unused_seeds).
+        return list(vm_plan.actions)
     node = ctx.node(vm_plan.vmid)
     facts = _fresh_facts(ctx, vm_plan)
-    if node is None:  # an orphan being pruned
+    if node is None or is_removal(vm_plan):  # an orphan being pruned, or destroy
         if facts is None:
             return []
         if not facts.owned_by(ctx.cluster):
