@@ -193,7 +193,7 @@ def test_parameter_errors_carry_their_map(fake: FakePVE) -> None:
     answer = send(fake, "POST", "nodes/pve/qemu/9000/clone", data={"newid": "50"})
     assert (answer.status_code, answer.reason) == (400, "Parameter verification failed.")
     body = answer.json()
-    assert body["errors"] == {"newid": "value must have a minimum value of 100"}
+    assert body["errors"] == {"newid": "invalid format - value does not look like a valid VM ID\n"}
     assert ("message" in body) == modern(fake)
     assert answer.headers["Connection"] == "close"
 
@@ -303,4 +303,6 @@ def test_json_bodies_are_read(fake: FakePVE) -> None:
     payload = json.dumps({"newid": "50"})
     headers = {"Content-Type": "application/json"}
     answer = send(fake, "POST", "nodes/pve/qemu/9000/clone", data=payload, headers=headers)
-    assert answer.json()["errors"] == {"newid": "value must have a minimum value of 100"}
+    assert answer.json()["errors"] == {
+        "newid": "invalid format - value does not look like a valid VM ID\n"
+    }

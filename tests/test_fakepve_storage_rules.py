@@ -241,7 +241,6 @@ def test_download_checks_in_upstream_order(web: FakePVE) -> None:
 # The API schema has `"enum": null` for `compression` (Status.pm names an undefined
 # variable), which PVE's JSONSchema.pm skips; schema.py (not this module's) still crashes
 # on it and the server drops the connection.
-@pytest.mark.xfail(raises=requests.ConnectionError, reason="schema.py: enum null", strict=False)
 def test_download_decompression(web: FakePVE) -> None:
     # Status.pm, download_url worker; Storage.pm, decompressor_info('iso', ...).
     url = "https://example.org/disk.qcow2"

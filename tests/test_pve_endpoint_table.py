@@ -3,30 +3,22 @@ schemas of the supported releases, and the check that holds every test to that t
 
 from __future__ import annotations
 
-import json
 import re
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.fakepve import schema
 from tests.pve_endpoints import PATH_PARAMS, TABLE, unlisted
 
 RELEASES = ("8.4", "9.1")
 
 
-@cache
 def _schema(upstream: Path, release: str) -> dict[tuple[str, str], dict[str, Any]]:
-    table: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def walk(nodes: list[dict[str, Any]]) -> None:
-        for node in nodes:
-            for method, info in (node.get("info") or {}).items():
-                table[(method, node["path"])] = info
-            walk(node.get("children") or [])
-
-    walk(json.loads((upstream / f"proxmox/pve-api-schema-{release}.json").read_text()))
+    """The release's endpoints, as the fake PVE reads them (upstream/ must be present)."""
+    table = schema.endpoints(int(release.split(".")[0]))
+    assert table is not None, f"no API schema for PVE {release} under {upstream}"
     return table
 
 

@@ -184,6 +184,11 @@ def using_upstream() -> bool:
     return _upstream() is not None
 
 
+def endpoints(major: int = 9) -> dict[tuple[str, str], dict[str, Any]] | None:
+    """{(method, path template): the schema's `info`} of PVE `major`, None without it."""
+    return _upstream_info(major)
+
+
 def endpoint_info(method: str, template: str, major: int = 9) -> dict[str, Any] | None:
     """The schema's permissions/allowtoken/protected facts of one endpoint, when known."""
     info = _upstream_info(major)
