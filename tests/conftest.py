@@ -63,21 +63,27 @@ def _no_outside_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _pve_calls_are_listed(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every call homelab-gen sends to a fake PVE must be in tests/pve_endpoints.py."""
+    """Every call homelab-gen sends to a fake PVE must be in tests/pve_endpoints.py, and
+    no fake PVE may crash while serving a test."""
     from tests.fakepve.server import FakePVE
     from tests.pve_endpoints import unlisted
 
     FakePVE.started.clear()
     yield
-    if request.node.get_closest_marker("pve_probe"):
-        return
-    problems = {
-        problem
-        for fake in FakePVE.started
-        for call in list(fake.state.calls)
-        if call.user_agent.startswith("homelab-gen/") and call.template
-        for problem in [unlisted(call.method, call.template, set(call.params))]
-        if problem
-    }
+    probe = request.node.get_closest_marker("pve_probe")
+    problems = (
+        set()
+        if probe
+        else {
+            problem
+            for fake in FakePVE.started
+            for call in list(fake.state.calls)
+            if call.user_agent.startswith("homelab-gen/") and call.template
+            for problem in [unlisted(call.method, call.template, set(call.params))]
+            if problem
+        }
+    )
+    crashes = [crash for fake in FakePVE.started for crash in fake.crashes]
     FakePVE.started.clear()
+    assert not crashes, "the fake PVE crashed:\n" + "\n".join(crashes)
     assert not problems, "\n".join(sorted(problems))

@@ -8,8 +8,10 @@ import re
 import socket
 import ssl
 import struct
+import sys
 import threading
 import time
+import traceback
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -84,6 +86,22 @@ def step_of(method: str, template: str) -> str | None:
     return None
 
 
+class _Server(ThreadingHTTPServer):
+    """A client that hangs up mid-answer is normal (a caller's timeout); any other exception
+    in a handler is a bug of the fake, kept on `pve.crashes` so the test that caused it
+    fails (tests/conftest.py) instead of a traceback landing in a later test's output."""
+
+    def __init__(self, pve: FakePVE, *args: Any) -> None:
+        super().__init__(*args)
+        self.pve = pve
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | ssl.SSLError | TimeoutError):
+            return
+        self.pve.crashes.append("".join(traceback.format_exc()))
+
+
 class FakePVE:
     """Serve PVE's API for `state` on https://127.0.0.1:<port>/api2/json."""
 
@@ -98,6 +116,7 @@ class FakePVE:
         self._pid = 0x1000
         self._server: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
+        self.crashes: list[str] = []
 
     # -- lifecycle -------------------------------------------------------------------------
     # Every fake started in this process, so tests/conftest.py can check the calls the
@@ -106,7 +125,7 @@ class FakePVE:
 
     def start(self) -> FakePVE:
         FakePVE.started.append(self)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
+        server = _Server(self, ("127.0.0.1", 0), _handler_class(self))
         server.daemon_threads = True
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.tls.cert_file, self.tls.key_file)
