@@ -91,6 +91,7 @@ def test_checksum_before_its_algorithm_is_refused(fake: FakePVE) -> None:
     answer = upload(fake, fields)
     assert (answer.status_code, answer.reason, answer.content) == (400, "Bad Request", b"")
     assert not fake.state.storage("pve", "local").volumes
+    assert fake.state.calls[-1].status == 400  # the call log records what was sent
 
 
 def test_the_same_die_with_bare_newlines_keeps_its_text(fake: FakePVE) -> None:

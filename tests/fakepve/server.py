@@ -591,7 +591,7 @@ def _handler_class(pve: FakePVE) -> type[BaseHTTPRequestHandler]:
                 call.params = dict(params)
                 self._dispatch(call, method, rel, params, files)
             except Refused as refused:
-                call.status = refused.answer.status
+                call.status = refused.answer.status_line()[0]
                 if refused.answer.hang_up:
                     call.status = -1
                     self._reset()
