@@ -14,6 +14,7 @@ from generator.model import Cluster
 from generator.proxmox import template as tpl
 from generator.proxmox.client import TOKEN_ENV
 from generator.proxmox.images import IMAGES, choose_source, digest_from_sums, parse_checksum
+from generator.proxmox.plan import drive_slot
 from tests.fakepve import FOREIGN_VMID, TEMPLATE_VMID, FakePVE, running_fake
 from tests.fakepve.harness import boot, client_for, cluster_yaml, make_cluster, snapshot
 from tests.fakepve.template_routes import RemoteImage, running_template_fake, sha
@@ -297,7 +298,7 @@ def test_q35_puts_the_cloud_init_drive_on_scsi() -> None:
     source = replace(choose_source(None, None, False)[0], machine="q35")
     params = tpl.create_params(make_cluster(None, 1), source, "local:import/x.qcow2")
     assert params["scsi1"] == "local-lvm:cloudinit" and "ide2" not in params
-    assert tpl.seed_drive("pc") == "ide2"
+    assert drive_slot("pc", {}) == "ide2"
 
 
 # -- the fake speaks PVE's schema for the new endpoints ------------------------------------------

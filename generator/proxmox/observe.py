@@ -129,6 +129,12 @@ class VMFacts:
         return owner is not None and owner[0] == cluster.name
 
 
+def major_minor(version: str) -> tuple[int, int]:
+    """`8.4.1` -> (8, 4); (0, 0) when PVE says something else."""
+    found = re.match(r"(\d+)\.(\d+)", version)
+    return (int(found[1]), int(found[2])) if found else (0, 0)
+
+
 @dataclass(frozen=True)
 class Observed:
     version: str
@@ -143,8 +149,7 @@ class Observed:
 
     @property
     def major_minor(self) -> tuple[int, int]:
-        found = re.match(r"(\d+)\.(\d+)", self.version)
-        return (int(found[1]), int(found[2])) if found else (0, 0)
+        return major_minor(self.version)
 
     def with_vm(self, vmid: int, facts: VMFacts | None) -> Observed:
         vms = {k: v for k, v in self.vms.items() if k != vmid}

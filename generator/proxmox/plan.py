@@ -29,13 +29,29 @@ VM_CONFIG_PRIVS = (
     "VM.Config.CDROM", "VM.Config.CPU", "VM.Config.Cloudinit", "VM.Config.Disk",
     "VM.Config.HWType", "VM.Config.Memory", "VM.Config.Network", "VM.Config.Options",
 )  # fmt: skip
-ORDER = ("upload", "stop", "delete", "clone", "configure", "resize", "start", "delete-seed")
 SEED_ROW = "unused seed: no VM of the cluster uses it"
+
+
+class Kind:
+    """Every action kind, written once: boot's, destroy's and prune's, the seeds', the
+    template's. Plain strings for now."""
+
+    UPLOAD = "upload"
+    STOP = "stop"
+    DELETE = "delete"
+    CLONE = "clone"
+    CONFIGURE = "configure"
+    RESIZE = "resize"
+    START = "start"
+    DELETE_SEED = "delete-seed"
+    DOWNLOAD = "download"  # template: the cloud image onto the seed storage
+    CREATE = "create"  # template: the VM, importing the image
+    CONVERT = "convert"  # template: the VM into a template
 
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # one of ORDER
+    kind: str  # one of Kind
     vmid: int
     pve_node: str
     params: tuple[tuple[str, str], ...] = ()
@@ -94,13 +110,18 @@ def pve_node_of(cluster: Cluster, node: Node) -> str:
 
 
 def seed_slot(template: VMFacts) -> str:
-    """A drive slot the guest kernel can see: IDE on i440fx; on q35 IDE means AHCI, which
-    Debian 12's cloud kernel lacks, so SCSI there."""
-    bus = "scsi" if template.is_q35 else "ide"
-    current = cloudinit_slot(template.config)
+    return drive_slot(template.machine, template.config)
+
+
+def drive_slot(machine: str, config: Mapping[str, str]) -> str:
+    """The seed's drive slot, one the guest kernel can see: IDE on i440fx; on q35 IDE means
+    AHCI, which Debian 12's cloud kernel lacks, so SCSI there. Boot's seed CD and the
+    template's cloud-init drive both go here."""
+    bus = "scsi" if "q35" in machine else "ide"
+    current = cloudinit_slot(dict(config))
     if current and current.startswith(bus):
         return current
-    used = {k for k in template.config if DISK_KEY.match(k)} - {current}
+    used = {k for k in config if DISK_KEY.match(k)} - {current}
     slots = ["ide2", "ide3", "ide1", "ide0"] if bus == "ide" else [f"scsi{i}" for i in range(1, 31)]
     free = [s for s in slots if s not in used]
     return free[0] if free else slots[0]
@@ -193,7 +214,7 @@ def _clone_action(cluster: Cluster, node: Node, observed: Observed, full: bool) 
     template_node = observed.template.node if observed.template else pve.node
     if pve_node_of(cluster, node) != template_node:
         params.append(("target", pve_node_of(cluster, node)))
-    return Action("clone", pve.template_vmid, template_node, tuple(params))
+    return Action(Kind.CLONE, pve.template_vmid, template_node, tuple(params))
 
 
 def use_full_clone(cluster: Cluster, observed: Observed, node: Node) -> bool:
@@ -225,15 +246,15 @@ def _build_actions(
         disk_bytes = disk_size(vm.config.get(disk_key or "", ""))
     changes = config_changes(desired, base)
     if changes:
-        actions.append(Action("configure", node.vmid, where, tuple(sorted(changes.items()))))
+        actions.append(Action(Kind.CONFIGURE, node.vmid, where, tuple(sorted(changes.items()))))
         if running and {"cores", "memory"} & changes.keys():
             notes.append("cores/memory change: restart the VM for it to take effect")
     if disk_key and disk_bytes < node.disk * 2**30:
         actions.append(
-            Action("resize", node.vmid, where, (("disk", disk_key), ("size", f"{node.disk}G")))
+            Action(Kind.RESIZE, node.vmid, where, (("disk", disk_key), ("size", f"{node.disk}G")))
         )
     if not running:
-        actions.append(Action("start", node.vmid, where))
+        actions.append(Action(Kind.START, node.vmid, where))
     return actions, notes
 
 
@@ -242,14 +263,14 @@ def plan_node(cluster: Cluster, node: Node, observed: Observed, ref: SeedRef) ->
     actions: list[Action] = []
     have = observed.seeds.get(where, frozenset())
     if not set(ref.volids) <= have:
-        actions.append(Action("upload", node.vmid, where, (("volid", ",".join(ref.volids)),)))
+        actions.append(Action(Kind.UPLOAD, node.vmid, where, (("volid", ",".join(ref.volids)),)))
     vm = observed.vms.get(node.vmid)
     reason = "create" if vm is None else "update"
     if vm is not None and vm.boot_disk is None and vm.owned_by(cluster):
         # A half-made VM without its disk cannot be finished: recreate it.
         if vm.status == "running":
-            actions.append(Action("stop", node.vmid, vm.node))
-        actions.append(Action("delete", node.vmid, vm.node))
+            actions.append(Action(Kind.STOP, node.vmid, vm.node))
+        actions.append(Action(Kind.DELETE, node.vmid, vm.node))
         vm, reason = None, "recreate (it has no disk)"
     more, notes = _build_actions(cluster, node, observed, ref, vm)
     actions += more
@@ -262,8 +283,8 @@ def plan_orphan(vm: VMFacts, prune: bool) -> VMPlan:
     name = vm.owner[1] if vm.owner else vm.name
     if not prune:
         return VMPlan(name, vm.vmid, (), "orphan: not in cluster.yaml (boot --prune deletes it)")
-    actions = [Action("stop", vm.vmid, vm.node)] if vm.status == "running" else []
-    actions.append(Action("delete", vm.vmid, vm.node))
+    actions = [Action(Kind.STOP, vm.vmid, vm.node)] if vm.status == "running" else []
+    actions.append(Action(Kind.DELETE, vm.vmid, vm.node))
     return VMPlan(name, vm.vmid, tuple(actions), "orphan: delete (--prune)")
 
 
@@ -304,9 +325,9 @@ def attached_after(vm: VMFacts, vm_plan: VMPlan | None) -> frozenset[str]:
     """Volumes the VM will use once its plan is applied; a CD-ROM swap on a running VM is
     taken to be applied live, as PVE does (if it is not, the check before deleting sees it)."""
     actions = vm_plan.actions if vm_plan else ()
-    if any(a.kind == "delete" for a in actions):
+    if any(a.kind == Kind.DELETE for a in actions):
         return frozenset()  # pruned, or recreated from the template and then configured
-    configure = next((a for a in actions if a.kind == "configure"), None)
+    configure = next((a for a in actions if a.kind == Kind.CONFIGURE), None)
     if configure is None:
         return vm.attached
     return volids_in(config_after(vm.config, configure))
@@ -356,7 +377,7 @@ def seed_rows(unused: Sequence[tuple[str, str]]) -> list[VMPlan]:
 
 
 def seed_deletion(pve_node: str, volid: str) -> Action:
-    return Action("delete-seed", 0, pve_node, (("volid", volid),))
+    return Action(Kind.DELETE_SEED, 0, pve_node, (("volid", volid),))
 
 
 def may_delete_seeds(cluster: Cluster, observed: Observed) -> bool:
@@ -389,17 +410,17 @@ def seed_rows_or_warning(
 
 
 # -- pre-flight ------------------------------------------------------------------------------
-def guest_agent_privs(observed: Observed) -> tuple[str, ...]:
-    if observed.major_minor >= (9, 0):
+def guest_agent_privs(version: tuple[int, int]) -> tuple[str, ...]:
+    if version >= (9, 0):
         return ("VM.GuestAgent.Audit", "VM.GuestAgent.Unrestricted")
     return ("VM.Monitor",)
 
 
-def role_privileges(observed: Observed) -> tuple[str, ...]:
+def role_privileges(version: tuple[int, int]) -> tuple[str, ...]:
     """The least-privilege role for boot, destroy and status (README: API token)."""
     return (
         "VM.Allocate", "VM.Audit", "VM.Clone", *VM_CONFIG_PRIVS, "VM.PowerMgmt",
-        *guest_agent_privs(observed),
+        *guest_agent_privs(version),
         "Datastore.AllocateSpace", "Datastore.AllocateTemplate", "Datastore.Audit",
         "SDN.Use", "Sys.Audit",
     )  # fmt: skip
@@ -432,9 +453,10 @@ def has_privilege(perms: Mapping[str, Mapping[str, int]], path: str, priv: str) 
     return False
 
 
-def pveum_commands(cluster: Cluster, observed: Observed) -> list[str]:
+def pveum_commands(cluster: Cluster, version: tuple[int, int]) -> list[str]:
+    """The role and its grants, for PVE `version` (major, minor)."""
     token = cluster.proxmox.token_id
-    privs = ",".join(role_privileges(observed))
+    privs = ",".join(role_privileges(version))
     return [
         f'pveum role add {ROLE} --privs "{privs}"'
         f'   # or: pveum role modify {ROLE} --privs "{privs}"',
@@ -453,7 +475,7 @@ def _privilege_problems(cluster: Cluster, observed: Observed) -> list[str]:
     ]
     if not missing:
         return []
-    commands = "\n    ".join(pveum_commands(cluster, observed))
+    commands = "\n    ".join(pveum_commands(cluster, observed.major_minor))
     return [
         f"the API token {cluster.proxmox.token_id} lacks: {', '.join(missing)}\n"
         f"  grant them on the Proxmox host with:\n    {commands}"
@@ -504,9 +526,8 @@ def _node_problems(cluster: Cluster, observed: Observed) -> list[str]:
     return problems
 
 
-def template_problems(cluster: Cluster, observed: Observed) -> list[str]:
-    vmid = cluster.proxmox.template_vmid
-    template = observed.template
+def template_problems(vmid: int, template: VMFacts | None) -> list[str]:
+    """Whether the VM at proxmox.template_vmid can be cloned; `template` and `boot` share it."""
     if template is None:
         return [f"template VM {vmid} does not exist (create it with 'homelab-gen template')"]
     problems = []
@@ -576,7 +597,7 @@ def preflight(
         problems.append(f"Proxmox VE {observed.version} is too old; homelab-gen needs 8.0 or newer")
     problems += _privilege_problems(cluster, observed)
     problems += _node_problems(cluster, observed)
-    problems += template_problems(cluster, observed)
+    problems += template_problems(cluster.proxmox.template_vmid, observed.template)
     problems += _vm_problems(cluster, observed)
     missing = [n.name for n in cluster.nodes if n.name not in refs]
     if missing:

@@ -19,7 +19,7 @@ from generator.model import Cluster
 from generator.proxmox import plan as planning
 from generator.proxmox.client import Client, PveError
 from generator.proxmox.images import Fetch, Source, fetch_https, resolve
-from generator.proxmox.observe import NodeFacts, Observed, VMFacts, read_node, read_vm
+from generator.proxmox.observe import NodeFacts, VMFacts, major_minor, read_node, read_vm
 
 MIN_VERSION = (8, 4)  # download-url with content=import
 DESCRIPTION_HEAD = "homelab-gen: template"
@@ -40,7 +40,7 @@ class TemplateFacts:
 
     @property
     def major_minor(self) -> tuple[int, int]:
-        return Observed(self.version, {}, {}, None, {}, {}).major_minor
+        return major_minor(self.version)
 
 
 @dataclass(frozen=True)
@@ -116,15 +116,10 @@ def image_of(vm: VMFacts) -> str | None:
     return found[0] if found else None
 
 
-def seed_drive(machine: str) -> str:
-    """The cloud-init drive's slot: IDE on i440fx; on q35 IDE is AHCI, which Debian 12's
-    cloud kernel cannot see, so SCSI there (boot puts the seed CD in the same slot)."""
-    return "scsi1" if "q35" in machine else "ide2"
-
-
 def create_params(cluster: Cluster, source: Source, import_from: str) -> dict[str, str]:
     pve = cluster.proxmox
     tag = source.key if source.key != "custom" else "custom-image"
+    boot_disk = f"{pve.storage}:0,import-from={import_from},discard=on,iothread=1"
     return {
         "vmid": str(pve.template_vmid),
         "name": f"homelab-gen-{source.key if source.key != 'custom' else 'template'}",
@@ -137,8 +132,9 @@ def create_params(cluster: Cluster, source: Source, import_from: str) -> dict[st
         "serial0": "socket",
         "vga": "serial0",
         "scsihw": "virtio-scsi-single",
-        "scsi0": f"{pve.storage}:0,import-from={import_from},discard=on,iothread=1",
-        seed_drive(source.machine): f"{pve.storage}:cloudinit",
+        "scsi0": boot_disk,
+        # The cloud-init drive where boot will put the seed CD.
+        planning.drive_slot(source.machine, {"scsi0": boot_disk}): f"{pve.storage}:cloudinit",
         "boot": "order=scsi0",
         "net0": f"virtio,bridge={pve.bridge}",
         "tags": f"{naming.TOOL_TAG};template;{tag}",
@@ -149,8 +145,7 @@ def create_params(cluster: Cluster, source: Source, import_from: str) -> dict[st
 # -- plan -----------------------------------------------------------------------------------
 def _usable_problems(cluster: Cluster, facts: TemplateFacts) -> list[str]:
     """Boot's own pre-flight verdict on the template, so the two commands never disagree."""
-    observed = Observed(facts.version, facts.permissions, {}, facts.vm, {}, {})
-    return planning.template_problems(cluster, observed)
+    return planning.template_problems(cluster.proxmox.template_vmid, facts.vm)
 
 
 def _existing(
@@ -307,8 +302,7 @@ def grant_commands(cluster: Cluster, facts: TemplateFacts, missing: list[str]) -
     pve = cluster.proxmox
     commands: list[str] = []
     if any(not m.startswith("Sys.AccessNetwork") for m in missing):
-        observed = Observed(facts.version, facts.permissions, {}, facts.vm, {}, {})
-        commands += planning.pveum_commands(cluster, observed)
+        commands += planning.pveum_commands(cluster, facts.major_minor)
     if any(m.startswith("Sys.AccessNetwork") for m in missing):
         commands += [
             f'pveum role add {NETWORK_ROLE} --privs "Sys.AccessNetwork"',
