@@ -1,5 +1,9 @@
 """Run a plan: VMs in parallel through a bounded pool, each VM's steps in order.
 
+One engine for every command that changes Proxmox: boot, destroy and prune (Context) and
+template (template.TemplateJob). A command is a Job: a table of executors, one per action
+kind, and a re-planner that looks at Proxmox again.
+
 A failed step is never blindly repeated. After a transient error (a lock's "got timeout",
 a reset once Proxmox had answered, pveproxy's 595-597, a task that failed on its lock: see
 client.classify) the VM is looked at again and re-planned, so a change that did take effect
@@ -12,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 from generator.errors import HomelabError, bug
 from generator.model import Cluster, Node
@@ -19,7 +24,7 @@ from generator.proxmox import plan as planning
 from generator.proxmox import seeds
 from generator.proxmox.client import Client, PveError
 from generator.proxmox.observe import Observed, VMFacts, read_seeds, read_vm
-from generator.proxmox.plan import Action, Plan, VMPlan
+from generator.proxmox.plan import Action, Kind, Plan, VMPlan
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,46 @@ class StepFailed(HomelabError):
     pass
 
 
+Executor = Callable[[Any, Action], None]  # (the job, the action): one API change
+
+
+class Job(Protocol):
+    """What the engine asks of a command."""
+
+    @property
+    def client(self) -> Client: ...
+
+    @property
+    def progress(self) -> Progress: ...
+
+    @property
+    def executors(self) -> Mapping[str, Executor]:
+        """How to carry out each action kind this command plans."""
+        ...
+
+    @property
+    def rechecked(self) -> frozenset[str]:
+        """Kinds whose permanent failure one fresh plan may show to be moot: the re-planner
+        plans them again when they are still to do."""
+        ...
+
+    def label(self, vm_plan: VMPlan) -> str:
+        """How errors name the row: `k3s-server-1 (VM 201)`, `template 9000`."""
+        ...
+
+    def refusal(self, vm: VMFacts) -> str | None:
+        """Why this VM may not be stopped or deleted; None when it is ours to change."""
+        ...
+
+    def replan(self, vm_plan: VMPlan) -> list[Action]:
+        """The row's remaining actions from a fresh look at Proxmox."""
+        ...
+
+
 @dataclass(frozen=True)
 class Context:
+    """boot, destroy and prune: the cluster's VMs and seeds."""
+
     client: Client
     cluster: Cluster
     observed: Observed
@@ -54,21 +97,40 @@ class Context:
     progress: Progress
     ssh: seeds.SshTarget | None = None
 
+    # Re-planning knows only the VM boot wants, not what destroy or prune want.
+    rechecked: ClassVar[frozenset[str]] = frozenset(
+        {Kind.UPLOAD, Kind.CLONE, Kind.CONFIGURE, Kind.RESIZE, Kind.START}
+    )
+
     def node(self, vmid: int) -> Node | None:
         return next((n for n in self.cluster.nodes if n.vmid == vmid), None)
+
+    @property
+    def executors(self) -> Mapping[str, Executor]:
+        return EXECUTORS
+
+    def label(self, vm_plan: VMPlan) -> str:
+        return f"{vm_plan.name} (VM {vm_plan.vmid})"
+
+    def refusal(self, vm: VMFacts) -> str | None:
+        """Stop and delete only what the tags and description say is this cluster's."""
+        if vm.owned_by(self.cluster):
+            return None
+        return f"VM {vm.vmid} is not owned by cluster {self.cluster.name}; not touching it"
+
+    def replan(self, vm_plan: VMPlan) -> list[Action]:
+        return boot_replan(self, vm_plan)
 
 
 def _path(action: Action) -> str:
     return f"nodes/{action.pve_node}/qemu/{action.vmid}"
 
 
-def _require_ours(ctx: Context, action: Action) -> None:
-    """Stop and delete only what the tags and description say is this cluster's."""
-    facts = read_vm(ctx.client, action.pve_node, action.vmid)
-    if facts is not None and not facts.owned_by(ctx.cluster):
-        raise StepFailed(
-            f"VM {action.vmid} is not owned by cluster {ctx.cluster.name}; not touching it"
-        )
+def _require_ours(job: Job, action: Action) -> None:
+    facts = read_vm(job.client, action.pve_node, action.vmid)
+    refusal = job.refusal(facts) if facts is not None else None
+    if refusal:
+        raise StepFailed(refusal)
 
 
 def _require_our_seed(ctx: Context, volid: str) -> None:
@@ -77,41 +139,65 @@ def _require_our_seed(ctx: Context, volid: str) -> None:
         raise StepFailed(f"{volid} is not a seed of cluster {ctx.cluster.name}; not touching it")
 
 
-def execute(ctx: Context, action: Action) -> None:
-    client = ctx.client
-    params = dict(action.params)
-    if action.kind == "upload":
-        node = ctx.node(action.vmid)
-        assert node is not None
-        ref, texts = ctx.refs[node.name], ctx.texts[node.name]
-        if ref.method == "iso":
-            seeds.upload_iso(client, action.pve_node, ref, texts)
-        else:
-            path = ctx.observed.nodes[action.pve_node].storages[ref.storage].path
-            assert ctx.ssh is not None and path
-            seeds.upload_snippets(ctx.ssh, path, ref, texts)
-    elif action.kind == "clone":
-        client.task("POST", f"{_path(action)}/clone", **params)
-    elif action.kind == "configure":
-        client.task("POST", f"{_path(action)}/config", **params)
-    elif action.kind == "resize":
-        client.task("PUT", f"{_path(action)}/resize", **params)
-    elif action.kind == "start":
-        client.task("POST", f"{_path(action)}/status/start")
-    elif action.kind == "stop":
-        _require_ours(ctx, action)
-        client.task("POST", f"{_path(action)}/status/stop")
-    elif action.kind == "delete":
-        _require_ours(ctx, action)
-        client.task("DELETE", _path(action), purge=1, **{"destroy-unreferenced-disks": 1})
-    elif action.kind == "delete-seed":
-        _require_our_seed(ctx, params["volid"])
-        storage = params["volid"].split(":", 1)[0]
-        client.task(
-            "DELETE", f"nodes/{action.pve_node}/storage/{storage}/content/{params['volid']}"
-        )
+# -- the executors ----------------------------------------------------------------------------
+def vm_task(method: str, suffix: str) -> Executor:
+    """An action that is one task on the VM, its parameters sent as they are."""
+
+    def run(job: Job, action: Action) -> None:
+        job.client.task(method, f"{_path(action)}{suffix}", **dict(action.params))
+
+    return run
+
+
+def _upload(ctx: Context, action: Action) -> None:
+    node = ctx.node(action.vmid)
+    assert node is not None
+    ref, texts = ctx.refs[node.name], ctx.texts[node.name]
+    if ref.method == "iso":
+        seeds.upload_iso(ctx.client, action.pve_node, ref, texts)
     else:
+        path = ctx.observed.nodes[action.pve_node].storages[ref.storage].path
+        assert ctx.ssh is not None and path
+        seeds.upload_snippets(ctx.ssh, path, ref, texts)
+
+
+def stop_vm(job: Job, action: Action) -> None:
+    _require_ours(job, action)
+    job.client.task("POST", f"{_path(action)}/status/stop")
+
+
+def delete_vm(job: Job, action: Action) -> None:
+    _require_ours(job, action)
+    job.client.task("DELETE", _path(action), purge=1, **{"destroy-unreferenced-disks": 1})
+
+
+def _delete_seed(ctx: Context, action: Action) -> None:
+    volid = action.param("volid")
+    _require_our_seed(ctx, volid)
+    storage = volid.split(":", 1)[0]
+    ctx.client.task("DELETE", f"nodes/{action.pve_node}/storage/{storage}/content/{volid}")
+
+
+EXECUTORS: Mapping[str, Executor] = {
+    Kind.UPLOAD: _upload,
+    Kind.CLONE: vm_task("POST", "/clone"),
+    Kind.CONFIGURE: vm_task("POST", "/config"),
+    Kind.RESIZE: vm_task("PUT", "/resize"),
+    Kind.START: vm_task("POST", "/status/start"),
+    Kind.STOP: stop_vm,
+    Kind.DELETE: delete_vm,
+    Kind.DELETE_SEED: _delete_seed,
+}
+
+
+def execute(job: Job, action: Action) -> None:
+    run = job.executors.get(action.kind)
+    if run is None:
         raise AssertionError(f"unknown action {action.kind}")
+    run(job, action)
+
+
+# -- boot's re-planner -----------------------------------------------------------------------
 
 
 def _fresh_facts(ctx: Context, vm_plan: VMPlan) -> VMFacts | None:
@@ -123,10 +209,11 @@ def _fresh_facts(ctx: Context, vm_plan: VMPlan) -> VMFacts | None:
 
 def is_removal(vm_plan: VMPlan) -> bool:
     """Destroy's and prune's rows only stop and delete; boot's always build something."""
-    return bool(vm_plan.actions) and all(a.kind in ("stop", "delete") for a in vm_plan.actions)
+    kinds = {a.kind for a in vm_plan.actions}
+    return bool(kinds) and kinds <= {Kind.STOP, Kind.DELETE}
 
 
-def replan(ctx: Context, vm_plan: VMPlan) -> list[Action]:
+def boot_replan(ctx: Context, vm_plan: VMPlan) -> list[Action]:
     """The VM's remaining actions from a fresh look at Proxmox."""
     if not vm_plan.vmid:
         # A seed row: deleting a volume that is already gone ends OK on PVE, so the
@@ -154,74 +241,73 @@ def replan(ctx: Context, vm_plan: VMPlan) -> list[Action]:
     return list(planning.plan_node(ctx.cluster, node, observed, ctx.refs[node.name]).actions)
 
 
-def run_vm(ctx: Context, vm_plan: VMPlan) -> Outcome:
+# -- the engine --------------------------------------------------------------------------------
+def run_vm(job: Job, vm_plan: VMPlan) -> Outcome:
     actions = list(vm_plan.actions)
     done: list[str] = []
     failures = 0
-    retry = ctx.client.retry
+    retry = job.client.retry
     while actions:
         action = actions[0]
-        ctx.progress(Event(vm_plan.name, action.kind, "running"))
+        job.progress(Event(vm_plan.name, action.kind, "running"))
         try:
-            execute(ctx, action)
+            execute(job, action)
         except PveError as exc:
             failures += 1
-            # Re-planning knows only the VM boot wants, not what destroy or prune want.
-            towards_boot = action.kind in ("upload", "clone", "configure", "resize", "start")
-            if not exc.transient and towards_boot:
+            if not exc.transient and action.kind in job.rechecked:
                 # Never retried. But our own earlier change (an answer lost to a reset, a
                 # killed boot) may still have been in flight and made this step moot ("VM 201
                 # already running"): if one fresh look no longer starts with it, carry on.
                 try:
-                    fresh = _replan_with_retries(ctx, vm_plan)
+                    fresh = _replan_with_retries(job, vm_plan)
                 except HomelabError:
                     fresh = [action]  # cannot tell: report the step's own error
                 if not fresh or fresh[0].kind != action.kind:
-                    ctx.progress(Event(vm_plan.name, action.kind, "done"))
+                    job.progress(Event(vm_plan.name, action.kind, "done"))
                     actions = fresh
                     continue
             if not exc.transient or failures >= retry.attempts:
-                ctx.progress(Event(vm_plan.name, action.kind, "failed", str(exc)))
-                raise StepFailed(
-                    f"{vm_plan.name} (VM {vm_plan.vmid}): {action.kind} failed: {exc}"
-                ) from exc
-            ctx.progress(Event(vm_plan.name, action.kind, "retry", str(exc)))
+                job.progress(Event(vm_plan.name, action.kind, "failed", str(exc)))
+                raise StepFailed(f"{job.label(vm_plan)}: {action.kind} failed: {exc}") from exc
+            job.progress(Event(vm_plan.name, action.kind, "retry", str(exc)))
             time.sleep(retry.delay(failures - 1))
-            actions = _replan_with_retries(ctx, vm_plan)
+            actions = _replan_with_retries(job, vm_plan)
             continue
         except HomelabError:
             raise
         except Exception as exc:  # our bug, not Proxmox's: the other VMs go on
-            ctx.progress(Event(vm_plan.name, action.kind, "failed", "homelab-gen bug"))
-            raise bug(f"{vm_plan.name} (VM {vm_plan.vmid}): {action.kind} failed", exc) from exc
-        ctx.progress(Event(vm_plan.name, action.kind, "done"))
+            job.progress(Event(vm_plan.name, action.kind, "failed", "homelab-gen bug"))
+            raise bug(f"{job.label(vm_plan)}: {action.kind} failed", exc) from exc
+        job.progress(Event(vm_plan.name, action.kind, "done"))
         done.append(action.kind)
         actions.pop(0)
     return Outcome(vm_plan.name, tuple(done))
 
 
-def _replan_with_retries(ctx: Context, vm_plan: VMPlan) -> list[Action]:
-    retry = ctx.client.retry
+def _replan_with_retries(job: Job, vm_plan: VMPlan) -> list[Action]:
+    """A fresh plan; a transient error (a VM still locked by a task whose answer we lost)
+    is waited for."""
+    retry = job.client.retry
     for attempt in range(retry.attempts):
         try:
-            return replan(ctx, vm_plan)
+            return job.replan(vm_plan)
         except PveError as exc:
             if not exc.transient or attempt == retry.attempts - 1:
-                raise StepFailed(f"{vm_plan.name} (VM {vm_plan.vmid}): {exc}") from exc
+                raise StepFailed(f"{job.label(vm_plan)}: {exc}") from exc
             time.sleep(retry.delay(attempt))
         except HomelabError:
             raise
         except Exception as exc:  # our bug, not Proxmox's: the other VMs go on
-            raise bug(f"{vm_plan.name} (VM {vm_plan.vmid}): re-planning failed", exc) from exc
+            raise bug(f"{job.label(vm_plan)}: re-planning failed", exc) from exc
     raise AssertionError("unreachable")
 
 
-def apply_plan(ctx: Context, plan: Plan, parallel: int) -> tuple[Outcome, ...]:
+def apply_plan(job: Job, plan: Plan, parallel: int) -> tuple[Outcome, ...]:
     """Run every VM's actions; VMs that fail are reported, the others still finish."""
     work = [vm for vm in plan.vms if vm.actions]
     outcomes: list[Outcome] = []
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="boot") as pool:
-        futures = [(vm, pool.submit(run_vm, ctx, vm)) for vm in work]
+        futures = [(vm, pool.submit(run_vm, job, vm)) for vm in work]
         for vm, future in futures:
             try:
                 outcomes.append(future.result())
