@@ -14,7 +14,7 @@ from generator.model import Cluster
 from generator.proxmox import template as tpl
 from generator.proxmox.client import TOKEN_ENV
 from generator.proxmox.images import IMAGES, choose_source, digest_from_sums, parse_checksum
-from generator.proxmox.plan import drive_slot
+from generator.proxmox.plan import Plan, drive_slot
 from tests.fakepve import FOREIGN_VMID, TEMPLATE_VMID, FakePVE, running_fake
 from tests.fakepve.harness import boot, client_for, cluster_yaml, make_cluster, snapshot
 from tests.fakepve.template_routes import RemoteImage, running_template_fake, sha
@@ -50,7 +50,7 @@ def fake(tmp_path: Path, internet: dict[str, RemoteImage]) -> Iterator[FakePVE]:
 
 def _make(
     fake: FakePVE, cluster: Cluster, image: str | None = None, sums: Sums | None = None, **kw: str
-) -> tuple[tpl.TemplatePlan, tuple[str, ...]]:
+) -> tuple[Plan, tuple[str, ...]]:
     source, _ = choose_source(image, kw.get("checksum"), False)
     client = client_for(fake, cluster)
     plan = tpl.plan_template(cluster, source, tpl.observe_template(client, cluster), bool(image))
@@ -58,10 +58,21 @@ def _make(
     return plan, tpl.apply_template(client, cluster, source, plan, fetch=fetch)
 
 
-def _plan(fake: FakePVE, cluster: Cluster, image: str | None = None) -> tpl.TemplatePlan:
+def _plan(fake: FakePVE, cluster: Cluster, image: str | None = None) -> Plan:
     source, _ = choose_source(image, None, False)
     client = client_for(fake, cluster)
     return tpl.plan_template(cluster, source, tpl.observe_template(client, cluster), bool(image))
+
+
+def _reason(plan: Plan) -> str:
+    (row,) = plan.vms
+    return row.reason
+
+
+def _manual(plan: Plan) -> tuple[str, ...]:
+    """The commands to run by hand instead: the notes of the plan's one row."""
+    (row,) = plan.vms
+    return row.notes
 
 
 # -- the scenarios ------------------------------------------------------------------------------
@@ -103,8 +114,8 @@ def test_boot_accepts_the_new_template_and_a_second_run_changes_nothing(fake: Fa
     before = len(fake.state.mutating_calls())
     sums = Sums(sha(IMAGE_BYTES))
     plan, done = _make(fake, cluster, sums=sums)
-    assert plan.steps == () and done == () and not plan.problems
-    assert "exists (made by homelab-gen from debian-12)" in plan.reason
+    assert plan.actions == () and done == () and not plan.problems
+    assert "exists (made by homelab-gen from debian-12)" in _reason(plan)
     assert len(fake.state.mutating_calls()) == before
     assert sums.fetched == [], "nothing to download, so no checksum fetch either"
 
@@ -113,7 +124,7 @@ def test_hand_made_usable_template_is_left_as_it_is(tmp_path: Path) -> None:
     with running_fake(tmp_path) as fake:  # the base world: a hand-made Debian template
         cluster = make_cluster(fake, 1)
         plan = _plan(fake, cluster)
-        assert plan.steps == () and not plan.problems and "made by hand" in plan.reason
+        assert plan.actions == () and not plan.problems and "made by hand" in _reason(plan)
         assert not fake.state.mutating_calls()
 
 
@@ -121,7 +132,7 @@ def test_vmid_taken_by_a_foreign_vm_is_refused_untouched(fake: FakePVE) -> None:
     cluster = make_cluster(fake, 1, template_vmid=FOREIGN_VMID)
     before = snapshot(fake, FOREIGN_VMID)
     plan = _plan(fake, cluster)
-    assert plan.steps == ()
+    assert plan.actions == ()
     assert "VMID 100 (proxmox.template_vmid) is taken by VM 'pihole'" in plan.problems[0]
     with pytest.raises(tpl.TemplateFailed):
         tpl.apply_template(
@@ -136,7 +147,7 @@ def test_pve_83_refuses_with_the_manual_commands(fake: FakePVE) -> None:
     cluster = make_cluster(fake, 1)
     plan = _plan(fake, cluster)
     assert "Proxmox VE 8.3.5" in plan.problems[0] and "8.4" in plan.problems[0]
-    manual = "\n".join(plan.manual)
+    manual = "\n".join(_manual(plan))
     assert f"wget -O {DEBIAN.upstream_name} {DEBIAN.url}" in manual
     assert f"wget -qO- {DEBIAN.sums_url} | grep -E '[ *]{DEBIAN.upstream_name}$'" in manual
     assert "| sha512sum -c -" in manual
@@ -164,10 +175,10 @@ def test_missing_network_privilege_is_refused_with_pveum_commands(fake: FakePVE)
     cluster = make_cluster(fake, 1)
     plan = _plan(fake, cluster)
     assert "lacks: Sys.AccessNetwork on /nodes/pve" in plan.problems[-1]
-    assert 'pveum role add HomelabGenDownload --privs "Sys.AccessNetwork"' in plan.manual
+    assert 'pveum role add HomelabGenDownload --privs "Sys.AccessNetwork"' in _manual(plan)
     assert any(
         line.startswith(f"pveum acl modify /nodes/pve --tokens '{cluster.proxmox.token_id}'")
-        for line in plan.manual
+        for line in _manual(plan)
     )
     assert not fake.state.mutating_calls()
 
@@ -177,7 +188,7 @@ def test_missing_vm_privilege_lists_the_role_commands(fake: FakePVE) -> None:
     cluster = make_cluster(fake, 1)
     plan = _plan(fake, cluster)
     assert "VM.Config.HWType on /vms/9000" in plan.problems[-1]
-    assert any(line.startswith("pveum role add HomelabGen ") for line in plan.manual)
+    assert any(line.startswith("pveum role add HomelabGen ") for line in _manual(plan))
 
 
 def test_present_image_is_not_downloaded_again(fake: FakePVE) -> None:
@@ -196,14 +207,14 @@ def test_half_made_template_of_ours_is_finished(fake: FakePVE) -> None:
     _make(fake, cluster)
     fake.state.vms[TEMPLATE_VMID].config.pop("template")  # killed before the convert step
     plan, done = _make(fake, cluster)
-    assert [s.kind for s in plan.steps] == ["convert"] and done == ("convert",)
+    assert [a.kind for a in plan.actions] == ["convert"] and done == ("convert",)
     assert fake.state.vms[TEMPLATE_VMID].is_template
 
 
 def test_template_of_another_image_is_a_conflict(fake: FakePVE) -> None:
     cluster = make_cluster(fake, 1)
     _make(fake, cluster)
-    assert _plan(fake, cluster).steps == ()  # no --image: the template as it is
+    assert _plan(fake, cluster).actions == ()  # no --image: the template as it is
     plan = _plan(fake, cluster, "debian-13")
     assert "holds debian-12, not debian-13" in plan.problems[0]
 
@@ -353,7 +364,7 @@ def test_faults_converge_to_one_template(
     assert fake.state.faults[0].times == 0, "the fault never fired"
     assert fake.state.vms[TEMPLATE_VMID].is_template
     assert set(fake.state.vms) == {TEMPLATE_VMID, FOREIGN_VMID}
-    assert _plan(fake, cluster).steps == ()
+    assert _plan(fake, cluster).actions == ()
 
 
 @pytest.mark.parametrize("kind", ["500", "task"])
@@ -405,3 +416,44 @@ def test_publishers_checksum_file_is_fetched_over_http(
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- the delete is boot's own, with the template's ownership rule --------------------------------
+def _half_made_without_disk(fake: FakePVE, cluster: Cluster) -> None:
+    _make(fake, cluster)
+    config = fake.state.vms[TEMPLATE_VMID].config
+    config.pop("template")
+    config.pop("scsi0")  # killed before the import gave it its disk
+
+
+def test_half_made_template_without_its_disk_is_deleted_and_built_again(fake: FakePVE) -> None:
+    cluster = make_cluster(fake, 1)
+    _half_made_without_disk(fake, cluster)
+    _, done = _make(fake, cluster)
+    assert done == ("delete", "create", "convert")
+    delete = next(c for c in fake.state.mutating_calls() if c.method == "DELETE")
+    assert delete.path == f"/nodes/pve/qemu/{TEMPLATE_VMID}"
+    assert fake.state.vms[TEMPLATE_VMID].is_template
+
+
+def test_a_vm_that_changed_owner_since_the_plan_is_not_deleted(fake: FakePVE) -> None:
+    cluster = make_cluster(fake, 1)
+    _half_made_without_disk(fake, cluster)
+    plan = _plan(fake, cluster)
+    fake.state.vms[TEMPLATE_VMID].config["description"] = "someone's own VM"
+    with pytest.raises(tpl.TemplateFailed, match=f"VM {TEMPLATE_VMID} changed under us"):
+        tpl.apply_template(
+            client_for(fake, cluster), cluster, choose_source(None, None, False)[0], plan
+        )
+    assert TEMPLATE_VMID in fake.state.vms
+    assert not any(c.method == "DELETE" for c in fake.state.mutating_calls())
+
+
+def test_a_half_made_vm_gone_before_its_delete_is_not_an_error(fake: FakePVE) -> None:
+    cluster = make_cluster(fake, 1)
+    _half_made_without_disk(fake, cluster)
+    plan = _plan(fake, cluster)
+    del fake.state.vms[TEMPLATE_VMID]  # someone else removed it meanwhile
+    source = choose_source(None, None, False)[0]
+    done = tpl.apply_template(client_for(fake, cluster), cluster, source, plan)
+    assert done == ("create", "convert") and fake.state.vms[TEMPLATE_VMID].is_template

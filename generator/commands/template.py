@@ -48,17 +48,18 @@ def run(args: argparse.Namespace) -> int:
     client, cluster = _connect(args, core)
     facts = tpl.observe_template(client, cluster)
     plan = tpl.plan_template(cluster, source, facts, args.image is not None)
-    _show(plan)
+    _show(plan, tpl.describe)
     if plan.problems:
         return 1
-    if args.dry_run or not plan.steps:
+    if args.dry_run or plan.is_noop:
         return 0
-    if not args.yes and not confirm(f"make template {plan.vmid} ({len(plan.steps)} step(s))?"):
+    vmid, count = cluster.proxmox.template_vmid, len(plan.actions)
+    if not args.yes and not confirm(f"make template {vmid} ({count} step(s))?"):
         print("nothing changed")
         return 1
     explicit = args.image is not None
     tpl.apply_template(client, cluster, source, plan, progress=_progress, explicit=explicit)
-    print(f"template {plan.vmid} is ready; next: homelab-gen boot")
+    print(f"template {vmid} is ready; next: homelab-gen boot")
     return 0
 
 
@@ -73,21 +74,23 @@ def _connect(args: argparse.Namespace, core: Any) -> Any:
     return client, loaded.cluster
 
 
-def _show(plan: Any) -> None:
+def _show(plan: Any, describe: Any) -> None:
+    """The template plan's one row; its notes are the commands to run by hand instead."""
+    (row,) = plan.vms
     for problem in plan.problems:
         print(f"problem: {problem}", file=sys.stderr)
-    if plan.manual:
-        print("\n".join(f"    {line}" for line in plan.manual), file=sys.stderr)
+    if row.notes:
+        print("\n".join(f"    {line}" for line in row.notes), file=sys.stderr)
     if plan.problems:
         print("nothing was changed", file=sys.stderr)
         return
-    if not plan.steps:
-        print(f"{plan.reason}: nothing to do")
+    if not row.actions:
+        print(f"{row.reason}: nothing to do")
         return
-    print(f"template {plan.vmid}: {plan.reason}")
-    for step in plan.steps:
-        print(f"  - {step.describe()}")
+    print(f"template {row.vmid}: {row.reason}")
+    for action in row.actions:
+        print(f"  - {describe(action)}")
 
 
-def _progress(step: str, state: str) -> None:
-    print(f"{step}: {state}", flush=True)
+def _progress(event: Any) -> None:
+    print(f"{event.step}: {event.state}", flush=True)

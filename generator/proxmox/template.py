@@ -1,25 +1,27 @@
 """`homelab-gen template`: the cloud-image template VM, made through the API (PVE 8.4+).
 
-observe -> plan (data) -> apply, like boot. The plan has at most four steps: download the
-image onto the seed storage (`download-url`, content `import`), delete a half-made template
-of ours, create the VM importing the image (`import-from`), convert it to a template.
-Anything else at the template's VMID is left alone.
+observe -> plan (data) -> apply, like boot, with boot's plan types and engine (apply.py).
+The plan is one row of at most four actions: download the image onto the seed storage
+(`download-url`, content `import`), delete a half-made template of ours, create the VM
+importing the image (`import-from`), convert it to a template. Anything else at the
+template's VMID is left alone.
 """
 
 from __future__ import annotations
 
 import shlex
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 from generator import naming
-from generator.errors import HomelabError
 from generator.model import Cluster
+from generator.proxmox import apply
 from generator.proxmox import plan as planning
 from generator.proxmox.client import Client, PveError
 from generator.proxmox.images import Fetch, Source, fetch_https, resolve
 from generator.proxmox.observe import NodeFacts, VMFacts, major_minor, read_node, read_vm
+from generator.proxmox.plan import Action, Kind, Plan, VMPlan
 
 MIN_VERSION = (8, 4)  # download-url with content=import
 DESCRIPTION_HEAD = "homelab-gen: template"
@@ -28,6 +30,7 @@ DESCRIPTION_HEAD = "homelab-gen: template"
 CPU = "x86-64-v2-AES"
 CREATE_PRIVS = ("VM.Allocate", "VM.Audit", *planning.VM_CONFIG_PRIVS)
 NETWORK_ROLE = "HomelabGenDownload"
+ROW = "template"  # the plan's one row; its notes are the commands to run by hand instead
 
 
 @dataclass(frozen=True)
@@ -43,27 +46,14 @@ class TemplateFacts:
         return major_minor(self.version)
 
 
-@dataclass(frozen=True)
-class Step:
-    kind: str  # download, delete, create, convert
-    params: tuple[tuple[str, str], ...] = ()
-
-    def describe(self) -> str:
-        shown = dict(self.params)
-        if self.kind == "download":
-            return f"download {shown['url']} -> {shown['volid']} ({shown['checksum']})"
-        if self.kind == "create":
-            return f"create VM from {shown['import']}"
-        return self.kind
-
-
-@dataclass(frozen=True)
-class TemplatePlan:
-    vmid: int
-    steps: tuple[Step, ...]
-    reason: str
-    problems: tuple[str, ...] = ()
-    manual: tuple[str, ...] = ()  # commands to run by hand instead, when we must refuse
+def describe(action: Action) -> str:
+    """A template step as `template` shows it."""
+    if action.kind == Kind.DOWNLOAD:
+        shown = (action.param("url"), action.param("volid"), action.param("checksum"))
+        return "download {} -> {} ({})".format(*shown)
+    if action.kind == Kind.CREATE:
+        return f"create VM from {action.param('import')}"
+    return action.kind
 
 
 # -- observe --------------------------------------------------------------------------------
@@ -148,37 +138,46 @@ def _usable_problems(cluster: Cluster, facts: TemplateFacts) -> list[str]:
     return planning.template_problems(cluster.proxmox.template_vmid, facts.vm)
 
 
+def _row(cluster: Cluster, reason: str, actions: Sequence[Action] = ()) -> VMPlan:
+    return VMPlan(ROW, cluster.proxmox.template_vmid, tuple(actions), reason)
+
+
+def _refused(cluster: Cluster, reason: str, *problems: str) -> Plan:
+    return Plan((_row(cluster, reason),), problems)
+
+
 def _existing(
     cluster: Cluster, source: Source, facts: TemplateFacts, explicit: bool
-) -> TemplatePlan | None:
+) -> Plan | None:
     """The plan when something already sits at the VMID, or None to build from scratch."""
     vm, vmid = facts.vm, cluster.proxmox.template_vmid
     if vm is None:
         return None
     if vm.lock:
-        return TemplatePlan(
-            vmid, (), "locked", (f"VM {vmid} is locked ({vm.lock}); wait for its task to end",)
+        return _refused(
+            cluster, "locked", f"VM {vmid} is locked ({vm.lock}); wait for its task to end"
         )
     if vm.is_template:
         problems = _usable_problems(cluster, facts)
         if problems:
-            return TemplatePlan(vmid, (), "unusable", (*problems, _taken_hint(vmid)))
+            return _refused(cluster, "unusable", *problems, _taken_hint(vmid))
         if is_ours(vm) and explicit and image_of(vm) not in (None, source.key):
-            return TemplatePlan(
-                vmid, (), "other image",
-                (f"template {vmid} holds {image_of(vm)}, not {source.key}; {_taken_hint(vmid)}",),
+            return _refused(
+                cluster, "other image",
+                f"template {vmid} holds {image_of(vm)}, not {source.key}; {_taken_hint(vmid)}",
             )  # fmt: skip
         made = f"made by homelab-gen from {image_of(vm)}" if is_ours(vm) else "made by hand"
-        return TemplatePlan(vmid, (), f"template {vmid} exists ({made}) and is usable")
+        return Plan((_row(cluster, f"template {vmid} exists ({made}) and is usable"),))
     if not is_ours(vm):
-        return TemplatePlan(
-            vmid, (), "taken",
-            (f"VMID {vmid} (proxmox.template_vmid) is taken by VM '{vm.name or '?'}', which is"
-             " not a template made by homelab-gen; nothing was touched. Pick a free VMID for"
-             " proxmox.template_vmid in cluster.yaml",),
+        return _refused(
+            cluster, "taken",
+            f"VMID {vmid} (proxmox.template_vmid) is taken by VM '{vm.name or '?'}', which is"
+            " not a template made by homelab-gen; nothing was touched. Pick a free VMID for"
+            " proxmox.template_vmid in cluster.yaml",
         )  # fmt: skip
     if vm.boot_disk is not None:
-        return TemplatePlan(vmid, (Step("convert"),), "finish: convert the half-made VM")
+        convert = Action(Kind.CONVERT, vmid, vm.node)
+        return Plan((_row(cluster, "finish: convert the half-made VM", (convert,)),))
     return None  # ours, half-made without its disk: delete and build again
 
 
@@ -189,29 +188,34 @@ def _taken_hint(vmid: int) -> str:
     )
 
 
-def _build_steps(cluster: Cluster, source: Source, facts: TemplateFacts) -> tuple[Step, ...]:
-    steps: list[Step] = []
-    volid = image_volid(cluster, source)
+def _build_actions(cluster: Cluster, source: Source, facts: TemplateFacts) -> list[Action]:
+    pve = cluster.proxmox
+    vmid, volid = pve.template_vmid, image_volid(cluster, source)
+    actions: list[Action] = []
     if volid not in facts.images:
         rule = source.checksum.describe() if source.checksum else "NO checksum"
-        steps.append(Step("download", (("url", source.url), ("volid", volid), ("checksum", rule))))
+        params = (("url", source.url), ("volid", volid), ("checksum", rule))
+        actions.append(Action(Kind.DOWNLOAD, vmid, pve.node, params))
     if facts.vm is not None:
-        steps.append(Step("delete"))
-    steps += [Step("create", (("import", volid),)), Step("convert")]
-    return tuple(steps)
+        actions.append(Action(Kind.DELETE, vmid, facts.vm.node))
+    actions += [
+        Action(Kind.CREATE, vmid, pve.node, (("import", volid),)),
+        Action(Kind.CONVERT, vmid, pve.node),
+    ]
+    return actions
 
 
 def plan_template(
     cluster: Cluster, source: Source, facts: TemplateFacts, explicit: bool = False
-) -> TemplatePlan:
-    """`explicit`: the user named the image, so a template of another image is a conflict."""
-    vmid = cluster.proxmox.template_vmid
+) -> Plan:
+    """One row, named ROW; its notes are the commands to run by hand when we must refuse.
+    `explicit`: the user named the image, so a template of another image is a conflict."""
     existing = _existing(cluster, source, facts, explicit)
-    if existing is not None and (existing.problems or not existing.steps):
+    if existing is not None and (existing.problems or existing.is_noop):
         return existing
-    steps = existing.steps if existing else _build_steps(cluster, source, facts)
-    reason = existing.reason if existing else "create"
-    builds = any(s.kind in ("download", "create") for s in steps)
+    row = existing.vms[0] if existing else _row(cluster, "create")
+    steps = row.actions or tuple(_build_actions(cluster, source, facts))
+    builds = any(a.kind in (Kind.DOWNLOAD, Kind.CREATE) for a in steps)
     problems = _place_problems(cluster, facts) if builds else []
     manual: list[str] = []
     if builds and facts.major_minor < MIN_VERSION:
@@ -230,7 +234,7 @@ def plan_template(
             " grant them on the Proxmox host with:"
         )
         manual += grant_commands(cluster, facts, missing)
-    return TemplatePlan(vmid, steps, reason, tuple(problems), tuple(manual))
+    return Plan((replace(row, actions=steps, notes=tuple(manual)),), tuple(problems))
 
 
 def _place_problems(cluster: Cluster, facts: TemplateFacts) -> list[str]:
@@ -268,24 +272,24 @@ def _network_ok(cluster: Cluster, perms: dict[str, dict[str, int]]) -> bool:
     )
 
 
-def required_privileges(cluster: Cluster, steps: tuple[Step, ...]) -> list[tuple[str, str]]:
+def required_privileges(cluster: Cluster, steps: Sequence[Action]) -> list[tuple[str, str]]:
     pve = cluster.proxmox
     kinds = {s.kind for s in steps}
     vm_path = f"/vms/{pve.template_vmid}"
     needed = [(f"/storage/{pve.seed_storage}", "Datastore.Audit")]
-    if "download" in kinds:
+    if Kind.DOWNLOAD in kinds:
         needed.append((f"/storage/{pve.seed_storage}", "Datastore.AllocateTemplate"))
-    if "create" in kinds:
+    if Kind.CREATE in kinds:
         needed += [(vm_path, p) for p in CREATE_PRIVS]
         needed.append((f"/storage/{pve.storage}", "Datastore.AllocateSpace"))
         needed.append((f"/sdn/zones/localnetwork/{pve.bridge}", "SDN.Use"))
-    if kinds & {"convert", "delete"}:
+    if kinds & {Kind.CONVERT, Kind.DELETE}:
         needed.append((vm_path, "VM.Allocate"))
     return list(dict.fromkeys(needed))
 
 
 def missing_privileges(
-    cluster: Cluster, facts: TemplateFacts, steps: tuple[Step, ...]
+    cluster: Cluster, facts: TemplateFacts, steps: Sequence[Action]
 ) -> list[str]:
     perms = facts.permissions
     missing = [
@@ -293,7 +297,7 @@ def missing_privileges(
         for path, priv in required_privileges(cluster, steps)
         if not planning.has_privilege(perms, path, priv)
     ]
-    if any(s.kind == "download" for s in steps) and not _network_ok(cluster, perms):
+    if any(s.kind == Kind.DOWNLOAD for s in steps) and not _network_ok(cluster, perms):
         missing.append(f"Sys.AccessNetwork on /nodes/{cluster.proxmox.node}")
     return missing
 
@@ -332,45 +336,60 @@ def manual_commands(cluster: Cluster, source: Source) -> list[str]:
     return commands
 
 
-# -- apply ------------------------------------------------------------------------------------
-Progress = Callable[[str, str], None]  # (step, state)
+# -- apply: the template as one of the engine's jobs ------------------------------------------
+TemplateFailed = apply.StepFailed  # one engine, one failure
 
 
-class TemplateFailed(HomelabError):
-    pass
+@dataclass(frozen=True)
+class TemplateJob:
+    client: Client
+    cluster: Cluster
+    source: Source
+    progress: apply.Progress
+    fetch: Fetch = fetch_https
+    explicit: bool = False
+    # A delete that failed on a half-made VM already gone is moot: the fresh plan says so.
+    rechecked: ClassVar[frozenset[str]] = frozenset({Kind.DELETE})
+
+    @property
+    def executors(self) -> Mapping[str, apply.Executor]:
+        return EXECUTORS
+
+    def label(self, vm_plan: VMPlan) -> str:
+        return f"template {vm_plan.vmid}"
+
+    def refusal(self, vm: VMFacts) -> str | None:
+        """Only a half-made template of ours is ever deleted."""
+        if is_ours(vm) and not vm.is_template:
+            return None
+        return f"VM {vm.vmid} changed under us; not deleting it"
+
+    def replan(self, vm_plan: VMPlan) -> list[Action]:
+        """A fresh plan; a VM still locked by the create task whose answer we lost is
+        waited for (the engine retries a transient error)."""
+        facts = observe_template(self.client, self.cluster)
+        again = plan_template(self.cluster, self.source, facts, self.explicit)
+        if facts.vm is not None and facts.vm.lock:
+            raise PveError("; ".join(again.problems), transient=True)
+        if again.problems:
+            raise TemplateFailed("; ".join(again.problems))
+        return list(again.actions)
 
 
-def _execute(client: Client, cluster: Cluster, source: Source, step: Step, fetch: Fetch) -> None:
-    pve = cluster.proxmox
-    vm_path = f"nodes/{pve.node}/qemu/{pve.template_vmid}"
-    if step.kind == "download":
-        _download(client, cluster, source, fetch)
-    elif step.kind == "delete":
-        facts = _find_vm(client, pve.template_vmid)
-        if facts is not None and (facts.is_template or not is_ours(facts)):
-            raise TemplateFailed(f"VM {pve.template_vmid} changed under us; not deleting it")
-        if facts is not None:
-            client.task(
-                "DELETE", f"nodes/{facts.node}/qemu/{facts.vmid}",
-                purge=1, **{"destroy-unreferenced-disks": 1},
-            )  # fmt: skip
-    elif step.kind == "create":
-        params = create_params(cluster, source, dict(step.params)["import"])
-        client.task("POST", f"nodes/{pve.node}/qemu", **params)
-    elif step.kind == "convert":
-        client.task("POST", f"{vm_path}/template")
-    else:
-        raise AssertionError(f"unknown step {step.kind}")
+def _create(job: TemplateJob, action: Action) -> None:
+    params = create_params(job.cluster, job.source, action.param("import"))
+    job.client.task("POST", f"nodes/{action.pve_node}/qemu", **params)
 
 
-def _download(client: Client, cluster: Cluster, source: Source, fetch: Fetch) -> None:
-    pve = cluster.proxmox
+def _download(job: TemplateJob, action: Action) -> None:
+    """The image onto the seed storage; a slow line may take many minutes (_wait_long)."""
+    client, source, pve = job.client, job.source, job.cluster.proxmox
     params = {"url": source.url, "content": "import", "filename": source.filename}
     if source.checksum:
-        algorithm, digest = resolve(source.checksum, fetch)
+        algorithm, digest = resolve(source.checksum, job.fetch)
         params.update({"checksum": digest, "checksum-algorithm": algorithm})
     upid = client.call(
-        "POST", f"nodes/{pve.node}/storage/{pve.seed_storage}/download-url", **params
+        "POST", f"nodes/{action.pve_node}/storage/{pve.seed_storage}/download-url", **params
     )
     try:
         _wait_long(client, str(upid))
@@ -386,18 +405,6 @@ def _download(client: Client, cluster: Cluster, source: Source, fetch: Fetch) ->
         raise TemplateFailed(f"Proxmox could not download {source.url}: {text}", hint) from exc
 
 
-def _replan(client: Client, cluster: Cluster, source: Source, explicit: bool) -> TemplatePlan:
-    """A fresh plan; a VM still locked by the create task whose answer we lost is waited for."""
-    for attempt in range(client.retry.attempts):
-        again = plan_template(cluster, source, observe_template(client, cluster), explicit)
-        if again.reason != "locked":
-            break
-        time.sleep(client.retry.delay(attempt))
-    if again.problems:
-        raise TemplateFailed("; ".join(again.problems))
-    return again
-
-
 def _wait_long(client: Client, upid: str, rounds: int = 4) -> None:
     """A cloud image on a slow home line can outlast one task timeout; keep waiting."""
     for attempt in range(rounds):
@@ -409,36 +416,27 @@ def _wait_long(client: Client, upid: str, rounds: int = 4) -> None:
                 raise
 
 
+EXECUTORS: Mapping[str, apply.Executor] = {
+    Kind.DOWNLOAD: _download,
+    Kind.DELETE: apply.delete_vm,  # with TemplateJob.refusal as its ownership check
+    Kind.CREATE: _create,
+    Kind.CONVERT: apply.vm_task("POST", "/template"),
+}
+
+
 def apply_template(
     client: Client,
     cluster: Cluster,
     source: Source,
-    plan: TemplatePlan,
+    plan: Plan,
     *,
-    progress: Progress = lambda step, state: None,
+    progress: apply.Progress = lambda event: None,
     fetch: Fetch = fetch_https,
     explicit: bool = False,
 ) -> tuple[str, ...]:
-    """Run the steps; after a transient error look again and re-plan, so a step that did take
-    effect (its answer lost to a reset) is not made twice."""
+    """Run the plan through the engine: after a transient error it looks again and
+    re-plans, so a step that did take effect (its answer lost to a reset) is not made twice."""
     if plan.problems:
         raise TemplateFailed("pre-flight found problems; nothing was changed")
-    steps, done, failures = list(plan.steps), [], 0
-    while steps:
-        step = steps[0]
-        progress(step.kind, "running")
-        try:
-            _execute(client, cluster, source, step, fetch)
-        except PveError as exc:
-            failures += 1
-            if not exc.transient or failures >= client.retry.attempts:
-                progress(step.kind, "failed")
-                raise TemplateFailed(f"template {plan.vmid}: {step.kind} failed: {exc}") from exc
-            progress(step.kind, "retry")
-            time.sleep(client.retry.delay(failures - 1))
-            steps = list(_replan(client, cluster, source, explicit).steps)
-            continue
-        progress(step.kind, "done")
-        done.append(step.kind)
-        steps.pop(0)
-    return tuple(done)
+    job = TemplateJob(client, cluster, source, progress, fetch, explicit)
+    return tuple(kind for row in plan.vms for kind in apply.run_vm(job, row).steps)
