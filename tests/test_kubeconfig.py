@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from generator import cli, kube, kubeconfig, yamlio
+from generator import cli, yamlio
 from generator.errors import HomelabError
+from generator.status import k8s, kubeconfig
 from tests.labfakes import Lab, healthy, lab
 
 K3S_PATH = "/etc/rancher/k3s/k3s.yaml"
@@ -98,7 +99,7 @@ def test_single_server_points_at_its_ip(tmp_path: Path, monkeypatch: pytest.Monk
 def test_the_written_file_works_with_the_real_client(made: Lab) -> None:
     assert cli.main(made.cli("kubeconfig")) == 0
     config = _read(made.directory / "home.kubeconfig")
-    facts = kube.read(config)
+    facts = k8s.read(config)
     assert not facts.error
     assert {n.name for n in facts.nodes} == {n.name for n in made.cluster.nodes}
 

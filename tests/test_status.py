@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from generator import cli
-from generator.proxmox import agent
-from generator.status import (
+from generator.status import cloudinit
+from generator.status.verdict import (
     CloudInit,
     Facts,
     FluxObject,
@@ -219,19 +219,19 @@ def test_missing_exec_privilege_is_explained_not_fatal(
     assert note.startswith("token lacks VM.GuestAgent.Unrestricted (PVE 9 needs it")
     assert all(g["cloud_init_note"] == note for g in data["facts"]["guests"])
 
-    from generator import watch
+    from generator.status import gather
 
-    src = watch.open_sources(ready_lab.cluster, ready_lab.directory, warn=print)
+    src = gather.open_sources(ready_lab.cluster, ready_lab.directory, warn=print)
     src.server = ready_lab.kube.url
-    watch.gather(src)
+    gather.gather(src)
     before = len(ready_lab.pve.state.calls)
-    assert watch.gather(src).guests[0].cloud_init_note == note
+    assert gather.gather(src).guests[0].cloud_init_note == note
     later = [c for c in ready_lab.pve.state.calls[before:] if "/agent/exec" in c.path]
     assert later == []  # forbidden once is remembered: no more 403s per refresh
 
 
 def test_cloud_init_22_4_falls_back_to_long_once(ready_lab: Lab) -> None:
-    from generator import watch
+    from generator.status import gather
 
     first = ready_lab.cluster.first_server
     guest = ready_lab.guests.vm(first.vmid)
@@ -240,10 +240,10 @@ def test_cloud_init_22_4_falls_back_to_long_once(ready_lab: Lab) -> None:
         ExecScript(out=cloud_init_long("running")),
         ExecScript(out=cloud_init_long("done")),
     ]
-    src = watch.open_sources(ready_lab.cluster, ready_lab.directory, warn=print)
+    src = gather.open_sources(ready_lab.cluster, ready_lab.directory, warn=print)
     src.server = ready_lab.kube.url
     states = [
-        next(g for g in watch.gather(src).guests if g.name == first.name).cloud_init
+        next(g for g in gather.gather(src).guests if g.name == first.name).cloud_init
         for _ in range(3)
     ]
     assert [s.status if s else None for s in states] == ["running", "done", "done"]
@@ -353,23 +353,23 @@ def test_parse_cloud_init_long_22_4() -> None:
         "status: error\ntime: Thu, 26 Nov 2026 08:00:00 +0000\ndetail:\n"
         "('scripts_user', RuntimeError('Runparts: 1 failures'))\n"
     )
-    parsed = agent.parse_cloud_init_long(text)
+    parsed = cloudinit.parse_cloud_init_long(text)
     assert parsed == CloudInit("error", "('scripts_user', RuntimeError('Runparts: 1 failures'))")
-    assert agent.parse_cloud_init_long(NO_FORMAT_FLAG) is None
+    assert cloudinit.parse_cloud_init_long(NO_FORMAT_FLAG) is None
 
 
 def test_parse_cloud_init_json_degraded_done() -> None:
     from tests.fakepve.agent_routes import cloud_init_json
 
-    parsed = agent.parse_cloud_init_json(cloud_init_json("done", degraded=True))
+    parsed = cloudinit.parse_cloud_init_json(cloud_init_json("done", degraded=True))
     assert parsed is not None and parsed.status == "done" and parsed.degraded
-    assert agent.parse_cloud_init_json(NO_FORMAT_FLAG) is None
+    assert cloudinit.parse_cloud_init_json(NO_FORMAT_FLAG) is None
 
 
 def test_rich_view_shows_rows_flux_and_the_verdict() -> None:
     from rich.console import Console
 
-    from generator import statusview
+    from generator.status import view
 
     facts = Facts(
         "home",
@@ -377,7 +377,7 @@ def test_rich_view_shows_rows_flux_and_the_verdict() -> None:
         _kube("k3s-server-1"),
     )
     console = Console(record=True, width=160)
-    console.print(statusview.rich_view(report(facts), "homelab-gen status home"))
+    console.print(view.rich_view(report(facts), "homelab-gen status home"))
     text = console.export_text()
     assert "k3s-server-1" in text and "error: boom" in text
     assert "Flux (applied main@sha1:1)" in text

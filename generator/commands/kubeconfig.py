@@ -44,9 +44,10 @@ def configure(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator import config, kubeconfig, watch
+    from generator import config
     from generator.errors import UsageError
     from generator.proxmox import agent, core
+    from generator.status import gather, kubeconfig
 
     if args.merge and args.output:
         raise UsageError("choose -o FILE or --merge, not both")
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         if merged.get("current-context") != cluster.name:
             print(f"use it: kubectl config use-context {cluster.name}")
         return 0
-    target = args.output or watch.kubeconfig_path(cluster, args.directory)
+    target = args.output or gather.kubeconfig_path(cluster, args.directory)
     kubeconfig.write(target, ours)
     print(f"wrote {target} (mode 0600, server {server})")
     print(f"use it: export KUBECONFIG={target.resolve()}")

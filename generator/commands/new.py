@@ -25,9 +25,9 @@ def configure(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator import newrepo
+    from generator.scaffold import create
 
-    result = newrepo.create(
+    result = create.create(
         args.target,
         answers_file=args.answers,
         no_input=args.no_input or args.answers is not None,

@@ -35,29 +35,30 @@ def configure(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator import config, statusview, watch
+    from generator import config
     from generator.errors import UsageError
-    from generator.status import report
+    from generator.status import gather, view
+    from generator.status.verdict import report
 
     if args.timeout < 0 or args.interval < 0:
         raise UsageError("--timeout and --interval must not be negative")
     loaded = config.load(args.directory)
     for warning in loaded.warnings:
         warn(warning)
-    src = watch.open_sources(loaded.cluster, args.directory, server=args.server, warn=warn)
+    src = gather.open_sources(loaded.cluster, args.directory, server=args.server, warn=warn)
     if not args.wait:
-        facts = watch.gather(src)
+        facts = gather.gather(src)
         verdict = report(facts)
     elif args.json or not sys.stdout.isatty():
-        facts, verdict = watch.watch(
+        facts, verdict = gather.watch(
             src, timeout=args.timeout, interval=args.interval, show=_plain_progress(args.json)
         )
     else:
         facts, verdict = _live(src, args, loaded.cluster.name)
     if args.json:
-        print(statusview.as_json(facts, verdict))
+        print(view.as_json(facts, verdict))
     elif not (args.wait and sys.stdout.isatty()):
-        print(statusview.plain(verdict))
+        print(view.plain(verdict))
     if verdict.ready:
         return 0
     if args.wait:
@@ -67,14 +68,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _plain_progress(quiet: bool) -> Any:
     """One line each time the first blocker changes (to stderr under --json)."""
-    from generator import statusview
+    from generator.status import view
 
     start = time.monotonic()
     last: list[str] = []
     out = sys.stderr if quiet else sys.stdout
 
     def show(facts: Any, verdict: Any) -> None:
-        line = statusview.verdict_line(verdict)
+        line = view.verdict_line(verdict)
         if last[-1:] != [line]:
             print(f"[{time.monotonic() - start:5.0f}s] {line}", file=out, flush=True)
             last.append(line)
@@ -86,13 +87,13 @@ def _live(src: Any, args: argparse.Namespace, name: str) -> Any:
     from rich.console import Console
     from rich.live import Live
 
-    from generator import statusview, watch
+    from generator.status import gather, view
 
     start = time.monotonic()
     with Live(console=Console(), auto_refresh=False) as live:
 
         def show(facts: Any, verdict: Any) -> None:
             title = f"homelab-gen status {name}  ({time.monotonic() - start:.0f} s)"
-            live.update(statusview.rich_view(verdict, title), refresh=True)
+            live.update(view.rich_view(verdict, title), refresh=True)
 
-        return watch.watch(src, timeout=args.timeout, interval=args.interval, show=show)
+        return gather.watch(src, timeout=args.timeout, interval=args.interval, show=show)

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator import kubeconfig, naming
+from generator import naming
 from generator.errors import HomelabError
 from generator.model import Cluster, Node
-from generator.status import CloudInit, Facts, Guest, Kube, Report, report
+from generator.status import kubeconfig
+from generator.status.verdict import CloudInit, Facts, Guest, Kube, Report, report
 
 if TYPE_CHECKING:
     from generator.proxmox.client import Client, Retry
@@ -79,6 +80,7 @@ def _vm_state(src: Sources, resource: dict[str, Any] | None) -> str:
 
 def _cloud_init(src: Sources, node: Node, pve_node: str, guest: Guest) -> Guest:
     from generator.proxmox import agent
+    from generator.status import cloudinit
 
     if node.name in src.done:
         return replace(guest, cloud_init=src.done[node.name])
@@ -86,7 +88,7 @@ def _cloud_init(src: Sources, node: Node, pve_node: str, guest: Guest) -> Guest:
         return replace(guest, cloud_init_note=src.exec_note)
     assert src.client is not None
     try:
-        found, json_ok = agent.cloud_init_status(
+        found, json_ok = cloudinit.cloud_init_status(
             src.client, pve_node, node.vmid, json_ok=node.name not in src.no_json
         )
     except agent.AgentError as exc:
@@ -177,7 +179,7 @@ def _with_server(config: dict[str, Any], server: str) -> dict[str, Any]:
 
 
 def kube_facts(src: Sources) -> Kube:
-    from generator import kube
+    from generator.status import k8s
 
     if src.kubeconfig is None:
         try:
@@ -189,7 +191,7 @@ def kube_facts(src: Sources) -> Kube:
     config = src.kubeconfig
     if src.server:
         config = _with_server(config, src.server)
-    return kube.read(config)
+    return k8s.read(config)
 
 
 # -- together ------------------------------------------------------------------------------

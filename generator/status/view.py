@@ -1,5 +1,5 @@
 """Showing `status`: rich tables on a terminal, aligned plain text otherwise, JSON for
-scripts. Reads only generator.status records."""
+scripts. Reads only generator.status.verdict records."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from generator.status import Facts, Report
+from generator.status.verdict import Facts, Report
 
 NODE_COLUMNS = ("NODE", "VM", "AGENT", "ADDRESS", "CLOUD-INIT", "K3S")
 FLUX_COLUMNS = ("KIND", "NAME", "READY", "REASON", "MESSAGE")

@@ -1,6 +1,6 @@
 """What `status` knows about the lab, and what it concludes: facts -> rows -> readiness.
 
-Pure: the facts are gathered elsewhere (generator/watch.py) from Proxmox's guest agent and
+Pure: the facts are gathered elsewhere (generator/status/gather.py) from Proxmox's guest agent and
 the K3s API; here they become table rows, one overall verdict and the FIRST thing blocking
 it, so a user who waits sees exactly where the lab is stuck.
 """

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator import config, files, gitrepo, render_cmd, scaffold, secrets
+from generator import config, files, gitrepo, render_cmd, secrets
 from generator.render import render_all
+from generator.scaffold import cookiecutter
 
 
 @dataclass(frozen=True)
@@ -20,10 +21,10 @@ class NewRepo:
 def create(
     target: Path, answers_file: Path | None, no_input: bool, use_git: bool, home: Path
 ) -> NewRepo:
-    scaffold.ensure_empty(target)
-    answers = scaffold.read_answers(answers_file) if answers_file else {}
-    answers.setdefault("ssh_public_key", scaffold.default_ssh_key(home))
-    made = scaffold.generate(target, answers, no_input)
+    cookiecutter.ensure_empty(target)
+    answers = cookiecutter.read_answers(answers_file) if answers_file else {}
+    answers.setdefault("ssh_public_key", cookiecutter.default_ssh_key(home))
+    made = cookiecutter.generate(target, answers, no_input)
     try:
         loaded = config.load(made)
         store = secrets.create(made, render_cmd.needs_deploy_key(loaded.cluster))
@@ -36,10 +37,10 @@ def create(
             committed = True
         elif use_git:
             warnings.append("git: not installed (install git, then run 'git init' here)")
-        scaffold.ensure_empty(target)
-        scaffold.place(made, target)
+        cookiecutter.ensure_empty(target)
+        cookiecutter.place(made, target)
     except BaseException:
-        scaffold.discard(made)
+        cookiecutter.discard(made)
         raise
     count = sum(1 for p in target.rglob("*") if p.is_file() and ".git" not in p.parts)
     public = secrets.deploy_key_path(target)

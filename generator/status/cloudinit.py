@@ -1,0 +1,75 @@
+"""cloud-init's own state in a guest, read through the guest agent's exec: `cloud-init
+status --format json` (23.x and later), else `--long` as 22.4 prints it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from generator.proxmox.agent import AgentError, run
+from generator.proxmox.client import Client
+from generator.status.verdict import CloudInit
+
+
+def parse_cloud_init_json(text: str) -> CloudInit | None:
+    """`cloud-init status --format json` (23.x and later); None when the text is not JSON."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or "status" not in data:
+        return None
+    extended = str(data.get("extended_status") or "")
+    errors = tuple(str(e) for e in data.get("errors") or ())
+    recoverable = data.get("recoverable_errors") or {}
+    return CloudInit(
+        status=_normal_status(str(data["status"])),
+        detail=str(data.get("detail") or ""),
+        errors=errors,
+        degraded=extended.startswith("degraded") or bool(recoverable),
+    )
+
+
+def parse_cloud_init_long(text: str) -> CloudInit | None:
+    """`cloud-init status --long` as 22.4 prints it: `status:`, `time:`, `detail:` lines."""
+    found = re.search(r"^status:\s*(.+)$", text, re.M)
+    if not found:
+        return None
+    detail = text.split("detail:", 1)[1].strip() if "detail:" in text else ""
+    errors = tuple(line.strip("- ").strip() for line in _section(text, "errors") if line.strip())
+    return CloudInit(
+        status=_normal_status(found[1].strip()),
+        detail=detail,
+        errors=errors,
+        degraded=found[1].strip().startswith("degraded"),
+    )
+
+
+def _section(text: str, name: str) -> list[str]:
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if line.strip() == f"{name}:":
+            return [x for x in lines[index + 1 :] if x.startswith((" ", "\t", "-"))]
+    return []
+
+
+def _normal_status(status: str) -> str:
+    status = status.removeprefix("degraded ").strip()
+    return {"not run": "not started", "not_run": "not started"}.get(status, status)
+
+
+def cloud_init_status(
+    client: Client, node: str, vmid: int, json_ok: bool = True
+) -> tuple[CloudInit, bool]:
+    """The guest's cloud-init state, and whether `--format json` worked (22.4 lacks it)."""
+    if json_ok:
+        result = run(client, node, vmid, ["cloud-init", "status", "--format", "json"])
+        parsed = parse_cloud_init_json(result.out)
+        if parsed is not None:
+            return parsed, True
+    result = run(client, node, vmid, ["cloud-init", "status", "--long"])
+    parsed = parse_cloud_init_long(result.out)
+    if parsed is None:
+        output = (result.err or result.out).strip()[:200]
+        raise AgentError("failed", f"cannot read cloud-init status ({output or 'no output'})")
+    return parsed, False
