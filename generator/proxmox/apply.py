@@ -53,36 +53,23 @@ Executor = Callable[[Any, Action], None]  # (the job, the action): one API chang
 
 
 class Job(Protocol):
-    """What the engine asks of a command."""
+    """What the engine asks of a command: its client and progress; `executors`, how to
+    carry out each action kind it plans; `rechecked`, the kinds whose permanent failure one
+    fresh plan may show to be moot; `label`, how errors name a row (`k3s-server-1 (VM 201)`,
+    `template 9000`); `refusal`, why a VM may not be stopped or deleted (None: it is ours);
+    `replan`, a row's remaining actions from a fresh look at Proxmox."""
 
     @property
     def client(self) -> Client: ...
-
     @property
     def progress(self) -> Progress: ...
-
     @property
-    def executors(self) -> Mapping[str, Executor]:
-        """How to carry out each action kind this command plans."""
-        ...
-
+    def executors(self) -> Mapping[str, Executor]: ...
     @property
-    def rechecked(self) -> frozenset[str]:
-        """Kinds whose permanent failure one fresh plan may show to be moot: the re-planner
-        plans them again when they are still to do."""
-        ...
-
-    def label(self, vm_plan: VMPlan) -> str:
-        """How errors name the row: `k3s-server-1 (VM 201)`, `template 9000`."""
-        ...
-
-    def refusal(self, vm: VMFacts) -> str | None:
-        """Why this VM may not be stopped or deleted; None when it is ours to change."""
-        ...
-
-    def replan(self, vm_plan: VMPlan) -> list[Action]:
-        """The row's remaining actions from a fresh look at Proxmox."""
-        ...
+    def rechecked(self) -> frozenset[str]: ...
+    def label(self, vm_plan: VMPlan) -> str: ...
+    def refusal(self, vm: VMFacts) -> str | None: ...
+    def replan(self, vm_plan: VMPlan) -> list[Action]: ...
 
 
 @dataclass(frozen=True)
