@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 
-from generator.model import Cluster, Node
+from generator.config.model import Cluster, Node
 
 # Proxmox's own OUI for generated MACs; boot sets the same MAC that network-config matches.
 PROXMOX_OUI = "BC:24:11"
 TOOL_TAG = "homelab-gen"
+# The files of a NoCloud seed: rendered under cloud-init/<node>/, packed into the seed ISO.
+SEED_FILES = ("user-data", "meta-data", "network-config")
 
 
 def node_mac(cluster_name: str, node_name: str) -> str:

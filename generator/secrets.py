@@ -12,10 +12,10 @@ import secrets as _random
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from generator import files, yamlio
+from generator import fileio, yamlio
 from generator.errors import ConfigError, HomelabError
 
-STORE = f"{files.STATE_DIR}/secrets.yaml"
+STORE = f"{fileio.STATE_DIR}/secrets.yaml"
 GENERATED = ("k3s_token", "grafana_admin_password")
 SUPPLIED = ("git_deploy_key", "git_token", "datastore_password", "dns_api_token", "proxmox_token")
 HEADER = (
@@ -62,13 +62,13 @@ def create(directory: Path, deploy_key: bool = False) -> Secrets:
     if deploy_key:
         private, public = generate_deploy_key()
         values["git_deploy_key"] = private
-        files.write_atomic(deploy_key_path(directory), public + "\n")
+        fileio.write_atomic(deploy_key_path(directory), public + "\n")
     _write(path, values)
     return Secrets(**values)
 
 
 def deploy_key_path(directory: Path) -> Path:
-    return directory / files.STATE_DIR / "deploy-key.pub"
+    return directory / fileio.STATE_DIR / "deploy-key.pub"
 
 
 def generate_deploy_key() -> tuple[str, str]:
@@ -92,7 +92,7 @@ def generate_deploy_key() -> tuple[str, str]:
 
 def load(directory: Path) -> Secrets:
     path = store_path(directory)
-    text = files.read_text(
+    text = fileio.read_text(
         path, what="secrets store", hint="restore it from your backup; 'homelab-gen new' makes one"
     )
     data = yamlio.to_plain(yamlio.load_text(text, str(path))) or {}
@@ -128,7 +128,7 @@ def load_or_create(directory: Path, seeds_exist: bool, deploy_key: bool = False)
 
 def _write(path: Path, values: dict[str, str]) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    files.write_atomic(path, HEADER + yamlio.dump_text(values), mode=0o600)
+    fileio.write_atomic(path, HEADER + yamlio.dump_text(values), mode=0o600)
 
 
 def _tighten(path: Path) -> None:

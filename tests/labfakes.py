@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator import naming
-from generator.model import Cluster
+from generator.config.model import Cluster
 from tests.fakekube import FakeKube, Moment, World, flux_instance, helmrelease, kustomization, node
 from tests.fakekube.server import running_kube
 from tests.fakepve import FakePVE, Vm, default_state, make_tls

@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from generator import config, yamlio
-from generator.model import Cluster
+from generator.config.model import Cluster
 from generator.secrets import Secrets
 from tests.conftest import fixture_text
 

@@ -17,7 +17,7 @@ import requests
 
 from generator.proxmox import seeds
 from generator.proxmox.client import Client, PveError
-from generator.seediso import build_seed_iso
+from generator.proxmox.seediso import build_seed_iso
 from tests.fakepve import FakePVE, default_state, running_fake
 from tests.fakepve.harness import FAST_RETRY, make_cluster
 from tests.fakepve.state import revoke

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from generator import files
-from generator.files import Change, RenderedFile
+from generator import fileio, workspace
+from generator.render.output import RenderedFile
+from generator.workspace import Change
 
 
 def changes(root: Path, rendered: dict[str, RenderedFile]) -> dict[str, Change]:
-    return {d.path: d.change for d in files.diff(root, rendered)}
+    return {d.path: d.change for d in workspace.diff(root, rendered)}
 
 
 def test_first_render_creates_then_second_is_identical(tmp_path: Path) -> None:
@@ -21,7 +22,7 @@ def test_first_render_creates_then_second_is_identical(tmp_path: Path) -> None:
         "b/secret": RenderedFile("token\n", secret=True),
     }
     assert changes(tmp_path, rendered) == {"a/x.yaml": Change.CREATE, "b/secret": Change.CREATE}
-    files.apply(tmp_path, rendered, files.diff(tmp_path, rendered))
+    workspace.apply(tmp_path, rendered, workspace.diff(tmp_path, rendered))
     assert (tmp_path / "a/x.yaml").read_text() == "x: 1\n"
     assert (tmp_path / "b/secret").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "a/x.yaml").stat().st_mode & 0o777 == 0o644
@@ -30,11 +31,11 @@ def test_first_render_creates_then_second_is_identical(tmp_path: Path) -> None:
 
 def test_changed_content_or_mode_is_an_update(tmp_path: Path) -> None:
     rendered = {"x": RenderedFile("1\n"), "s": RenderedFile("t\n", secret=True)}
-    files.apply(tmp_path, rendered, files.diff(tmp_path, rendered))
+    workspace.apply(tmp_path, rendered, workspace.diff(tmp_path, rendered))
     (tmp_path / "x").write_text("edited\n")
     (tmp_path / "s").chmod(0o644)
     assert changes(tmp_path, rendered) == {"s": Change.UPDATE, "x": Change.UPDATE}
-    files.apply(tmp_path, rendered, files.diff(tmp_path, rendered))
+    workspace.apply(tmp_path, rendered, workspace.diff(tmp_path, rendered))
     assert (tmp_path / "x").read_text() == "1\n"
     assert (tmp_path / "s").stat().st_mode & 0o777 == 0o600
 
@@ -45,7 +46,7 @@ def test_orphans_we_made_are_removed_but_user_files_never(tmp_path: Path) -> Non
         "gone": RenderedFile("g\n"),
         "edited": RenderedFile("e\n"),
     }
-    files.apply(tmp_path, first, files.diff(tmp_path, first))
+    workspace.apply(tmp_path, first, workspace.diff(tmp_path, first))
     (tmp_path / "users-own.txt").write_text("mine\n")
     (tmp_path / "edited").write_text("the user changed this\n")
     second = {"keep": RenderedFile("k\n")}
@@ -54,7 +55,7 @@ def test_orphans_we_made_are_removed_but_user_files_never(tmp_path: Path) -> Non
         "edited": Change.ORPHAN,
         "gone": Change.ORPHAN,
     }
-    files.apply(tmp_path, second, files.diff(tmp_path, second))
+    workspace.apply(tmp_path, second, workspace.diff(tmp_path, second))
     assert not (tmp_path / "gone").exists()
     assert (tmp_path / "edited").read_text() == "the user changed this\n"
     assert (tmp_path / "users-own.txt").read_text() == "mine\n"
@@ -71,6 +72,6 @@ def test_write_atomic_leaves_the_old_file_when_writing_fails(
 
     monkeypatch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(OSError):
-        files.write_atomic(target, "new\n")
+        fileio.write_atomic(target, "new\n")
     assert target.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]

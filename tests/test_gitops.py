@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from generator import monitoring, yamlio
-from generator.files import RenderedFile
+from generator import yamlio
 from generator.render import components as comps
+from generator.render import k3s
 from generator.render.gitops import render_gitops
+from generator.render.output import RenderedFile
 from generator.render.templating import HEADER
 from tests.test_gitops_cases import cluster_from, cluster_with, default_cluster, raw_fixture
 
@@ -178,19 +179,19 @@ def test_monitoring_scrapes_what_k3s_exposes(default: dict[str, RenderedFile]) -
     got = values(default, "monitoring")
     servers = ["10.0.0.11", "10.0.0.12", "10.0.0.13"]
     for key, port in (
-        ("kubeControllerManager", monitoring.CONTROLLER_MANAGER_PORT),
-        ("kubeScheduler", monitoring.SCHEDULER_PORT),
+        ("kubeControllerManager", k3s.CONTROLLER_MANAGER_PORT),
+        ("kubeScheduler", k3s.SCHEDULER_PORT),
     ):
         assert got[key]["endpoints"] == servers
         assert got[key]["service"] == {"port": port, "targetPort": port}
         assert got[key]["serviceMonitor"] == {"https": True, "insecureSkipVerify": True}
     etcd = got["kubeEtcd"]
     assert etcd["endpoints"] == servers
-    assert etcd["service"]["port"] == monitoring.ETCD_METRICS_PORT
+    assert etcd["service"]["port"] == k3s.ETCD_METRICS_PORT
     assert etcd["serviceMonitor"]["scheme"] == "http"
     proxy = got["kubeProxy"]
     assert proxy["endpoints"] == [*servers, "10.0.0.21", "10.0.0.22"]
-    assert proxy["service"]["port"] == monitoring.KUBE_PROXY_PORT
+    assert proxy["service"]["port"] == k3s.KUBE_PROXY_PORT
 
 
 def test_monitoring_with_external_datastore_skips_etcd() -> None:
@@ -320,7 +321,7 @@ def test_user_values_replace_lists_and_scalars() -> None:
     )
     got = values(render_gitops(cluster), "monitoring")
     assert got["kubeProxy"]["endpoints"] == ["10.0.0.99"]
-    assert got["kubeProxy"]["service"]["port"] == monitoring.KUBE_PROXY_PORT
+    assert got["kubeProxy"]["service"]["port"] == k3s.KUBE_PROXY_PORT
 
 
 def test_deep_merge_does_not_share_user_data() -> None:

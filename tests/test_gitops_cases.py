@@ -15,9 +15,9 @@ import jsonschema
 import kubernetes_validate
 
 from generator import config, yamlio
-from generator.files import RenderedFile
-from generator.model import COMPONENT_NAMES, Cluster
+from generator.config.model import COMPONENT_NAMES, Cluster
 from generator.render import components as comps
+from generator.render.output import RenderedFile
 from tests.conftest import fixture_text
 from tests.upstream import (
     chart_defaults,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from generator.files import RenderedFile
-from generator.model import COMPONENT_NAMES, Cluster
+from generator.config.model import COMPONENT_NAMES, Cluster
+from generator.render.check import check_tree
 from generator.render.gitops import render_gitops
-from generator.render.treecheck import check_tree
+from generator.render.output import RenderedFile
 from tests.test_gitops_cases import (
     MATRIX,
     TRACES,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from generator import naming
-from generator.model import Cluster
+from generator.config.model import Cluster
 from generator.proxmox.observe import NodeFacts, Observed, StorageFacts, VMFacts
 from generator.proxmox.plan import (
     config_changes,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from generator import cli, naming
+from generator.config.model import Cluster
 from generator.errors import UsageError
-from generator.model import Cluster
 from generator.proxmox import template as tpl
 from generator.proxmox.client import TOKEN_ENV
 from generator.proxmox.images import IMAGES, choose_source, digest_from_sums, parse_checksum

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from generator.model import Cluster
+from generator.config.model import Cluster
 from generator.proxmox.observe import NodeFacts, Observed, StorageFacts, VMFacts
 from generator.proxmox.plan import Plan, desired_config, make_plan
 from generator.proxmox.seeds import SeedRef, seed_ref

@@ -8,7 +8,7 @@ import time
 import pycdlib
 import pytest
 
-from generator import seediso
+from generator.proxmox import seediso
 
 SEED = {
     "user-data": "#cloud-config\nhostname: a\n",

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from generator import naming, seediso, yamlio
+from generator import naming, yamlio
+from generator.config.model import Cluster
 from generator.errors import HomelabError
-from generator.model import Cluster
+from generator.proxmox import seediso
 from generator.render import render_all
 from generator.render.k3s import CONFIG_PATH, INSTALL_UNIT_PATH
 from generator.render.manifests import MANIFESTS_DIR

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from generator import yamlio
-from generator.model import Cluster
+from generator.config.model import Cluster
 from generator.render.k3s import CONFIG_PATH
 from generator.render.manifests import FLUX_OPERATOR_VERSION, MANIFESTS_DIR, flux_operator_values
 from generator.render.seeds import node_seed, render_seeds

@@ -26,12 +26,13 @@ def configure(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from generator.commands._common import prepare_from_disk
     from generator.errors import UsageError
     from generator.proxmox import core, view
 
     if args.parallel is not None and args.parallel < 1:
         raise UsageError("--parallel must be 1 or more")
-    prepared = core.prepare_from_disk(args.directory, prune=args.prune, warn=warn)
+    prepared = prepare_from_disk(args.directory, prune=args.prune, warn=warn)
     view.print_plan(prepared.plan)
     if prepared.plan.problems:
         return 1

@@ -17,8 +17,9 @@ def configure(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator.proxmox import core, view
+    from generator.commands._common import prepare_from_disk
+    from generator.proxmox import view
 
-    prepared = core.prepare_from_disk(args.directory, prune=args.prune, warn=warn)
+    prepared = prepare_from_disk(args.directory, prune=args.prune, warn=warn)
     view.print_plan(prepared.plan)
     return 1 if prepared.plan.problems else 0

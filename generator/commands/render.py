@@ -23,15 +23,15 @@ def configure(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator import config, files, render_cmd
+    from generator import config, workspace
 
     loaded = config.load(args.directory)
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    changes = render_cmd.plan_render(args.directory, loaded.cluster, create_secrets=not args.check)
+    changes = workspace.plan_render(args.directory, loaded.cluster, create_secrets=not args.check)
     pending = changes.pending
     for item in changes.diff:
-        if item.change is not files.Change.IDENTICAL or not (args.check or args.dry_run):
+        if item.change is not workspace.Change.IDENTICAL or not (args.check or args.dry_run):
             print(f"{item.change.value:9} {item.path}")
     if args.check:
         print(
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"{len(pending)} file(s) would change; nothing written (dry run)")
         return 0
-    render_cmd.apply_render(args.directory, changes)
-    counts = {c: sum(1 for i in changes.diff if i.change is c) for c in files.Change}
+    workspace.apply_render(args.directory, changes)
+    counts = {c: sum(1 for i in changes.diff if i.change is c) for c in workspace.Change}
     print(", ".join(f"{n} {c.value}" for c, n in counts.items() if n) or "nothing rendered")
     return 0

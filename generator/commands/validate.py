@@ -16,7 +16,8 @@ def configure(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator import config, validation
+    from generator import config
+    from generator.render import check
 
     loaded = config.load(args.directory)
     for warning in loaded.warnings:
@@ -25,10 +26,10 @@ def run(args: argparse.Namespace) -> int:
     summary = (
         f"cluster.yaml is valid: {len(cluster.servers)} server(s), {len(cluster.agents)} agent(s)"
     )
-    if not validation.is_rendered(args.directory):
+    if not check.is_rendered(args.directory):
         print(f"{summary}; nothing rendered yet to check (run 'homelab-gen render')")
         return 0
-    problems = validation.check_rendered(args.directory, cluster)
+    problems = check.check_tree(args.directory, cluster)
     if problems:
         print(f"error: the rendered tree has {len(problems)} problem(s)", file=sys.stderr)
         for problem in problems:

@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from generator.config.model import Cluster, Node
 from generator.errors import HomelabError, bug
-from generator.model import Cluster, Node
 from generator.proxmox import plan as planning
 from generator.proxmox import seeds
 from generator.proxmox.client import Client, PveError

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from generator import __version__
+from generator.config.model import Proxmox
 from generator.errors import HomelabError
-from generator.model import Proxmox
 
 TOKEN_ENV = "HOMELAB_GEN_PVE_TOKEN"
 USER_AGENT = f"homelab-gen/{__version__}"

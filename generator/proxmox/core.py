@@ -1,4 +1,8 @@
-"""The steps behind `plan`, `boot` and `destroy`: connect, observe, plan, apply."""
+"""The steps behind `plan`, `boot` and `destroy`: connect, observe, plan, apply.
+
+The rendered seeds come from the caller (workspace.load_seed_texts): this layer never
+reads or renders the cluster repo's output itself.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator import secrets
+from generator.config.model import Cluster
 from generator.errors import HomelabError
-from generator.model import Cluster
 from generator.proxmox import apply, seeds
 from generator.proxmox.client import TOKEN_ENV, BeforeCall, Client, PveError, Retry, token_secret
 from generator.proxmox.observe import Observed, observe
@@ -72,7 +76,7 @@ def prepare(
     )
 
 
-def _load(directory: Path, warn: Callable[[str], None]) -> Cluster:
+def load_cluster(directory: Path, warn: Callable[[str], None]) -> Cluster:
     from generator import config
 
     loaded = config.load(directory)
@@ -81,18 +85,10 @@ def _load(directory: Path, warn: Callable[[str], None]) -> Cluster:
     return loaded.cluster
 
 
-def prepare_from_disk(directory: Path, prune: bool, warn: Callable[[str], None]) -> Prepared:
-    """cluster.yaml and the rendered seeds on disk, then a look at Proxmox and a plan."""
-    cluster = _load(directory, warn)
-    texts = seeds.load_seed_texts(directory, cluster)
-    client = connect(cluster, directory, warn=warn)
-    return prepare(client, cluster, texts, prune)
-
-
 def observe_from_disk(
     directory: Path, warn: Callable[[str], None]
 ) -> tuple[Client, Cluster, Observed]:
-    cluster = _load(directory, warn)
+    cluster = load_cluster(directory, warn)
     client = connect(cluster, directory, warn=warn)
     check_reachable(client)
     return client, cluster, observe(client, cluster)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from generator import naming
-from generator.model import Cluster
+from generator.config.model import Cluster
 from generator.proxmox.client import Client, PveError, Unreachable
 from generator.proxmox.seeds import is_seed_of
 

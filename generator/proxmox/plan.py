@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from generator import naming
-from generator.model import Cluster, Node
+from generator.config.model import Cluster, Node
 from generator.proxmox.observe import (
     DISK_KEY,
     Observed,

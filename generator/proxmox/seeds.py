@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from generator.config.model import Cluster, Node
 from generator.errors import HomelabError
-from generator.model import Cluster, Node
-from generator.seediso import SEED_FILES, build_seed_iso, seed_digest
+from generator.proxmox.seediso import build_seed_iso, seed_digest
 
 SeedTexts = Mapping[str, str]  # user-data / meta-data / network-config -> text
 SNIPPET_PARTS = (("user", "user-data"), ("network", "network-config"), ("meta", "meta-data"))
@@ -62,38 +62,6 @@ def seed_ref(cluster: Cluster, node: Node, texts: SeedTexts) -> SeedRef:
         return SeedRef("iso", pve.seed_storage, digest, (("iso", f"{stem}.iso"),))
     names = tuple((part, f"{stem}-{part}.yaml") for part, _ in SNIPPET_PARTS)
     return SeedRef("snippets", pve.seed_storage, digest, names)
-
-
-def load_seed_texts(
-    directory: Path, cluster: Cluster, check_fresh: bool = True
-) -> dict[str, dict[str, str]]:
-    """Each node's three seed files as `homelab-gen render` wrote them; refuse stale ones."""
-    hint = "run 'homelab-gen render' first"
-    missing = [
-        f"cloud-init/{n.name}/{f}"
-        for n in cluster.nodes
-        for f in SEED_FILES
-        if not (directory / "cloud-init" / n.name / f).is_file()
-    ]
-    if missing:
-        shown = ", ".join(missing[:4]) + (" ..." if len(missing) > 4 else "")
-        raise HomelabError(f"rendered seeds are missing: {shown}", hint)
-    if check_fresh:
-        from generator.render_cmd import plan_render
-
-        stale = [
-            d.path
-            for d in plan_render(directory, cluster, create_secrets=False).pending
-            if d.path.startswith("cloud-init/") and d.path.split("/")[-1] in SEED_FILES
-        ]
-        if stale:
-            raise HomelabError(
-                f"rendered seeds are out of date with cluster.yaml: {', '.join(stale[:4])}", hint
-            )
-    return {
-        n.name: {f: (directory / "cloud-init" / n.name / f).read_text() for f in SEED_FILES}
-        for n in cluster.nodes
-    }
 
 
 def upload_iso(client: Any, pve_node: str, ref: SeedRef, texts: SeedTexts) -> None:

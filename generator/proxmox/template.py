@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from generator import naming
-from generator.model import Cluster
+from generator.config.model import Cluster
 from generator.proxmox import apply
 from generator.proxmox import plan as planning
 from generator.proxmox.client import Client, PveError

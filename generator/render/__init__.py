@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from generator.files import RenderedFile
-from generator.model import Cluster
+from generator.config.model import Cluster
+from generator.render.output import RenderedFile
 from generator.secrets import Secrets
 
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from generator import monitoring
-from generator.model import Cluster, Component
+from generator.config.model import Cluster, Component
+from generator.render import k3s
 
 # Labels that let privileged pods (host networking, host paths, raw sockets) run even where
 # Pod Security admission enforces a stricter default.
@@ -174,14 +174,14 @@ def monitoring_values(cluster: Cluster) -> dict[str, Any]:
     values: dict[str, Any] = {
         # No receiver is configured in a fresh lab; Grafana shows the alerts instead.
         "alertmanager": {"enabled": False},
-        "kubeControllerManager": _https_component(servers, monitoring.CONTROLLER_MANAGER_PORT),
-        "kubeScheduler": _https_component(servers, monitoring.SCHEDULER_PORT),
+        "kubeControllerManager": _https_component(servers, k3s.CONTROLLER_MANAGER_PORT),
+        "kubeScheduler": _https_component(servers, k3s.SCHEDULER_PORT),
         "kubeEtcd": _etcd_values(cluster, servers),
         "kubeProxy": {
             "endpoints": nodes,
             "service": {
-                "port": monitoring.KUBE_PROXY_PORT,
-                "targetPort": monitoring.KUBE_PROXY_PORT,
+                "port": k3s.KUBE_PROXY_PORT,
+                "targetPort": k3s.KUBE_PROXY_PORT,
             },
         },
         "prometheus": {"prometheusSpec": spec},
@@ -193,7 +193,7 @@ def monitoring_values(cluster: Cluster) -> dict[str, Any]:
 def _etcd_values(cluster: Cluster, servers: list[str]) -> dict[str, Any]:
     if cluster.cluster.datastore_endpoint:
         return {"enabled": False}  # an external datastore: K3s runs no etcd to scrape
-    port = monitoring.ETCD_METRICS_PORT
+    port = k3s.ETCD_METRICS_PORT
     return {
         "endpoints": servers,
         "service": {"port": port, "targetPort": port},

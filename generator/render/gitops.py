@@ -8,13 +8,12 @@ apps plus a demo. Disabled components leave no file, no entry and no dependsOn b
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from generator.files import RenderedFile
-from generator.model import Cluster
+from generator.config.model import Cluster
 from generator.render import components as comps
 from generator.render.components import Spec
+from generator.render.output import RenderedFile
 from generator.render.templating import render_template
 
 ROOT = "gitops"
@@ -40,12 +39,6 @@ def render_gitops(cluster: Cluster) -> dict[str, RenderedFile]:
 
 def emit(documents: list[dict[str, Any]]) -> str:
     return render_template(ROOT, "object.yaml.j2", documents=documents)
-
-
-def check_tree(directory: Path, cluster: Cluster) -> list[str]:
-    from generator.render.treecheck import check_tree as check
-
-    return check(directory, cluster)
 
 
 # --- helpers ---------------------------------------------------------------------------------

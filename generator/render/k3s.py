@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from generator import monitoring, naming
+from generator import naming
+from generator.config.model import Cluster, Node
 from generator.errors import HomelabError
-from generator.model import Cluster, Node
 from generator.render.templating import render_template
 from generator.secrets import Secrets
 
@@ -23,6 +23,26 @@ INSTALL_UNIT = "homelab-gen-k3s-install.service"
 INSTALL_UNIT_PATH = f"/etc/systemd/system/{INSTALL_UNIT}"
 # Written once install.sh succeeded; the unit is skipped on later boots.
 INSTALLED_MARKER = "/var/lib/homelab-gen/k3s-installed"
+
+# What K3s exposes for Prometheus, shared by the K3s config (seeds) and the chart values.
+# K3s runs every control-plane component in one process, so kube-prometheus-stack's default
+# targets (pods on localhost) are dead; we bind the metrics listeners on the node instead and
+# point the chart's endpoint lists at the servers.
+# K3s server config keys -> values, added on servers when monitoring is on.
+SERVER_METRICS_CONFIG: dict[str, object] = {
+    "etcd-expose-metrics": True,
+    "kube-controller-manager-arg": ["bind-address=0.0.0.0"],
+    "kube-scheduler-arg": ["bind-address=0.0.0.0"],
+}
+# On every node (server and agent).
+NODE_METRICS_CONFIG: dict[str, object] = {
+    "kube-proxy-arg": ["metrics-bind-address=0.0.0.0"],
+}
+
+CONTROLLER_MANAGER_PORT = 10257  # https, self-signed
+SCHEDULER_PORT = 10259  # https, self-signed
+ETCD_METRICS_PORT = 2381  # http, served when etcd-expose-metrics is true
+KUBE_PROXY_PORT = 10249  # http
 
 
 def server_url(cluster: Cluster) -> str:
@@ -83,7 +103,7 @@ def server_wide_settings(cluster: Cluster, secrets: Secrets) -> dict[str, Any]:
     if endpoint is not None:
         settings["datastore-endpoint"] = endpoint
     if cluster.components.monitoring.enabled:
-        settings.update(monitoring.SERVER_METRICS_CONFIG)
+        settings.update(SERVER_METRICS_CONFIG)
     return settings
 
 
@@ -114,7 +134,7 @@ def k3s_config(
     if node.is_server:
         config.update(server_wide_settings(cluster, secrets))
     if cluster.components.monitoring.enabled:
-        config.update(monitoring.NODE_METRICS_CONFIG)
+        config.update(NODE_METRICS_CONFIG)
     return config
 
 

@@ -12,8 +12,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from generator import yamlio
+from generator.config.model import Cluster
 from generator.errors import HomelabError
-from generator.model import Cluster
 from generator.render.k3s import API_PORT
 from generator.render.templating import render_template
 from generator.secrets import Secrets

@@ -12,11 +12,11 @@ from dataclasses import asdict, astuple, dataclass
 from typing import Any
 
 from generator import naming, yamlio
+from generator.config.model import Cluster, Node
 from generator.errors import HomelabError
-from generator.files import RenderedFile
-from generator.model import Cluster, Node
 from generator.render import k3s
 from generator.render.manifests import MANIFESTS_DIR, first_server_manifests
+from generator.render.output import RenderedFile
 from generator.render.templating import HEADER, render_template
 from generator.secrets import Secrets
 

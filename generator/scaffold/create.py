@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator import config, files, gitrepo, render_cmd, secrets
+from generator import config, gitrepo, secrets, workspace
 from generator.render import render_all
 from generator.scaffold import cookiecutter
 
@@ -27,9 +27,9 @@ def create(
     made = cookiecutter.generate(target, answers, no_input)
     try:
         loaded = config.load(made)
-        store = secrets.create(made, render_cmd.needs_deploy_key(loaded.cluster))
+        store = secrets.create(made, workspace.needs_deploy_key(loaded.cluster))
         rendered = render_all(loaded.cluster, store)
-        files.apply(made, rendered, files.diff(made, rendered))
+        workspace.apply(made, rendered, workspace.diff(made, rendered))
         warnings = list(loaded.warnings)
         committed = False
         if use_git and gitrepo.available():

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from generator import naming
+from generator.config.model import Cluster, Node
 from generator.errors import HomelabError
-from generator.model import Cluster, Node
 from generator.status import kubeconfig
 from generator.status.verdict import CloudInit, Facts, Guest, Kube, Report, report
 

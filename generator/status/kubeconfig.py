@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from generator import yamlio
+from generator.config.model import Cluster
 from generator.errors import HomelabError
-from generator.files import write_atomic
-from generator.model import Cluster
+from generator.fileio import write_atomic
 
 API_PORT = 6443
 SECTIONS = ("clusters", "users", "contexts")

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from generator import config
-from generator.model import Cluster
+from generator.config.model import Cluster
+from generator.naming import SEED_FILES
 from generator.proxmox import apply, core
 from generator.proxmox.client import Client, Retry
-from generator.seediso import SEED_FILES
 from tests.fakepve.server import FakePVE
 from tests.fakepve.state import TOKEN_ID
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from generator import config, naming
-from generator.model import Cluster, Node
+from generator.config.model import Cluster, Node
 from generator.secrets import Secrets
 
 CLUSTER_YAML = """\

@@ -122,7 +122,7 @@ def _seed_cd(machine: Machine) -> list[str]:
 
 
 def write_seed_iso(seed: Mapping[str, str], folder: Path) -> Path:
-    from generator.seediso import build_seed_iso
+    from generator.proxmox.seediso import build_seed_iso
 
     path = folder / "seed.iso"
     path.write_bytes(build_seed_iso(seed))

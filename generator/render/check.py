@@ -10,7 +10,7 @@ from typing import Any
 from ruamel.yaml.error import YAMLError
 
 from generator import yamlio
-from generator.model import Cluster
+from generator.config.model import Cluster
 from generator.render import components as comps
 from generator.render.gitops import FLUX_NAMESPACE, ROOT
 
@@ -41,6 +41,10 @@ class Doc:
     def is_kustomize_config(self) -> bool:
         # kustomize accepts a kustomization.yaml without apiVersion and kind.
         return self.group == "kustomize.config.k8s.io" or Path(self.path).name in KUSTOMIZE_FILES
+
+
+def is_rendered(directory: Path) -> bool:
+    return (directory / ROOT).is_dir()
 
 
 def check_tree(directory: Path, cluster: Cluster) -> list[str]:

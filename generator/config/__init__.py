@@ -12,9 +12,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from generator import checks, files, yamlio
-from generator.errors import ConfigError
-from generator.model import (
+from generator import fileio, yamlio
+from generator.config import checks
+from generator.config.model import (
     COMPONENT_NAMES,
     Cluster,
     ClusterInfo,
@@ -26,6 +26,7 @@ from generator.model import (
     Proxmox,
     VMSettings,
 )
+from generator.errors import ConfigError
 
 CONFIG_NAME = "cluster.yaml"
 SCHEMA_PATH = Path(__file__).with_name("cluster_schema.yaml")
@@ -60,7 +61,7 @@ class Loaded:
 def load(directory: Path) -> Loaded:
     """Read DIR/cluster.yaml and return the validated cluster, or raise ConfigError."""
     path = directory / CONFIG_NAME
-    text = files.read_text(
+    text = fileio.read_text(
         path, what="cluster.yaml", hint="run 'homelab-gen new DIR' or use -C DIR"
     )
     return parse(text, source=str(path))

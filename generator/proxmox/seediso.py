@@ -12,7 +12,8 @@ import types
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-SEED_FILES = ("user-data", "meta-data", "network-config")
+from generator.naming import SEED_FILES
+
 FIXED_INSTANT = 946684800.0  # 2000-01-01T00:00:00Z
 _CLOCK_LOCK = threading.Lock()
 

@@ -1,0 +1,45 @@
+"""Reading and writing files, with no knowledge of what they hold: friendly read errors,
+atomic writes. The cluster repo's own state folder is named here, since the secrets store
+(below the repo's other code) keeps its files there too."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from generator.errors import HomelabError
+
+STATE_DIR = ".homelab-gen"
+
+
+def read_text(path: Path, what: str, hint: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HomelabError(f"{path}: no {what} here", hint) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HomelabError(f"{path}: cannot read {what}: {exc}", "check the file") from None
+
+
+def write_atomic(path: Path, data: str | bytes, mode: int = 0o644, durable: bool = True) -> None:
+    """Write via a temp file in the same folder and rename, so readers never see half a file.
+
+    durable=False skips the fsync: right for output that a re-render recreates, where an
+    fsync per file would dominate the render time of a large cluster.
+    """
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            if durable:
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

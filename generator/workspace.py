@@ -1,0 +1,160 @@
+"""The cluster repo on disk: render it (load secrets, render, diff against the disk, write
+created and updated files atomically, remove our orphans), and read back the rendered seeds
+that boot uploads, refusing stale ones."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from generator import secrets
+from generator.config.model import Cluster
+from generator.errors import HomelabError
+from generator.fileio import STATE_DIR, write_atomic
+from generator.naming import SEED_FILES
+from generator.render import render_all
+from generator.render.output import RenderedFile
+
+MANIFEST = f"{STATE_DIR}/rendered.json"
+
+
+class Change(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    IDENTICAL = "identical"
+    ORPHAN = "orphan"
+
+
+@dataclass(frozen=True)
+class FileDiff:
+    path: str
+    change: Change
+
+
+def diff(root: Path, rendered: Mapping[str, RenderedFile]) -> list[FileDiff]:
+    """Classify each rendered path against the disk; orphans are files we made before."""
+    out = []
+    for rel, item in sorted(rendered.items()):
+        target = root / rel
+        if not target.exists():
+            change = Change.CREATE
+        elif target.read_bytes() != item.text.encode() or _mode(target) != item.mode:
+            change = Change.UPDATE
+        else:
+            change = Change.IDENTICAL
+        out.append(FileDiff(rel, change))
+    for rel in sorted(set(_previous(root)) - set(rendered)):
+        if (root / rel).exists():
+            out.append(FileDiff(rel, Change.ORPHAN))
+    return out
+
+
+def apply(root: Path, rendered: Mapping[str, RenderedFile], changes: list[FileDiff]) -> None:
+    """Write created and updated files atomically; remove orphans we made and nobody edited."""
+    previous = _previous(root)
+    writes = {item.path for item in changes if item.change in (Change.CREATE, Change.UPDATE)}
+    for folder in sorted({(root / path).parent for path in writes}):
+        folder.mkdir(parents=True, exist_ok=True)
+    for item in changes:
+        target = root / item.path
+        if item.path in writes:
+            write_atomic(target, rendered[item.path].text, rendered[item.path].mode, durable=False)
+        elif item.change is Change.ORPHAN and _digest(target) == previous.get(item.path):
+            target.unlink()
+    kept = {
+        rel: digest
+        for rel, digest in previous.items()
+        if rel not in rendered and (root / rel).exists()
+    }
+    kept.update({rel: _text_digest(f.text) for rel, f in rendered.items()})
+    write_atomic(
+        root / MANIFEST, json.dumps(dict(sorted(kept.items())), indent=1) + "\n", durable=False
+    )
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def _previous(root: Path) -> dict[str, str]:
+    try:
+        data = json.loads((root / MANIFEST).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# -- render ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RenderPlan:
+    rendered: dict[str, RenderedFile]
+    diff: list[FileDiff]
+
+    @property
+    def pending(self) -> list[FileDiff]:
+        return [d for d in self.diff if d.change is not Change.IDENTICAL]
+
+
+def seeds_exist(directory: Path) -> bool:
+    return any((directory / "cloud-init").glob("*/user-data"))
+
+
+def needs_deploy_key(cluster: Cluster) -> bool:
+    git = cluster.cluster.git
+    return git.private and not git.url.startswith("https://")
+
+
+def plan_render(directory: Path, cluster: Cluster, create_secrets: bool = True) -> RenderPlan:
+    if create_secrets:
+        store = secrets.load_or_create(directory, seeds_exist(directory), needs_deploy_key(cluster))
+    else:
+        store = secrets.load(directory)
+    rendered = render_all(cluster, store)
+    return RenderPlan(rendered, diff(directory, rendered))
+
+
+def apply_render(directory: Path, plan: RenderPlan) -> None:
+    apply(directory, plan.rendered, plan.diff)
+
+
+# -- the rendered seeds boot reads ---------------------------------------------------------
+def load_seed_texts(
+    directory: Path, cluster: Cluster, check_fresh: bool = True
+) -> dict[str, dict[str, str]]:
+    """Each node's three seed files as `homelab-gen render` wrote them; refuse stale ones."""
+    hint = "run 'homelab-gen render' first"
+    missing = [
+        f"cloud-init/{n.name}/{f}"
+        for n in cluster.nodes
+        for f in SEED_FILES
+        if not (directory / "cloud-init" / n.name / f).is_file()
+    ]
+    if missing:
+        shown = ", ".join(missing[:4]) + (" ..." if len(missing) > 4 else "")
+        raise HomelabError(f"rendered seeds are missing: {shown}", hint)
+    if check_fresh:
+        stale = [
+            d.path
+            for d in plan_render(directory, cluster, create_secrets=False).pending
+            if d.path.startswith("cloud-init/") and d.path.split("/")[-1] in SEED_FILES
+        ]
+        if stale:
+            raise HomelabError(
+                f"rendered seeds are out of date with cluster.yaml: {', '.join(stale[:4])}", hint
+            )
+    return {
+        n.name: {f: (directory / "cloud-init" / n.name / f).read_text() for f in SEED_FILES}
+        for n in cluster.nodes
+    }
