@@ -1,0 +1,152 @@
+"""The import contract: each stage is one package, and imports only point down.
+
+A package may import any package of a lower layer and, unless FORBIDDEN says otherwise, one
+of its own layer; never one above. Modules never import each other in a cycle. Every
+import counts, also one inside a function or under TYPE_CHECKING.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "generator"
+
+# Top to bottom. A name is a top-level module or package of generator/; "generator" is the
+# package's own __init__ (the version).
+LAYERS: tuple[frozenset[str], ...] = (
+    frozenset({"__main__", "cli", "commands"}),
+    frozenset({"scaffold", "workspace", "proxmox", "status"}),
+    frozenset({"render"}),
+    frozenset({"config", "naming"}),
+    frozenset({"generator", "errors", "fileio", "gitrepo", "resources", "secrets", "yamlio"}),
+)
+# Imports the layers alone would allow, but which would point the wrong way.
+FORBIDDEN: dict[str, frozenset[str]] = {
+    "proxmox": frozenset({"render", "workspace", "status", "scaffold"}),
+    "workspace": frozenset({"scaffold", "proxmox", "status"}),
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def resolve(name: str) -> str:
+    """The generator module an import binds: `generator.status.gather`, or the package."""
+    while name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name
+
+
+def imports(path: Path) -> Iterator[tuple[int, str]]:
+    """(line, module) for every generator module the file imports."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            continue
+        for name in names:
+            if name == "generator" or name.startswith("generator."):
+                yield node.lineno, resolve(name)
+
+
+GRAPH = {
+    module: sorted({target for _, target in imports(path)} - {module})
+    for module, path in MODULES.items()
+}
+
+
+def unit(module: str) -> str:
+    """The layer table's name for a module: `generator.status.gather` -> `status`."""
+    return module.split(".")[1] if "." in module else module
+
+
+def layer(module: str) -> int:
+    found = [i for i, names in enumerate(LAYERS) if unit(module) in names]
+    assert len(found) == 1, f"{module}: put {unit(module)!r} in exactly one layer of LAYERS"
+    return found[0]
+
+
+def offence(source: str, target: str) -> str | None:
+    here, there = unit(source), unit(target)
+    if here == there:
+        return None
+    if there in FORBIDDEN.get(here, ()):
+        return f"{here} must never import {there}"
+    if layer(target) < layer(source):
+        above = f"{there} (layer {layer(target)}, above it)"
+        return f"{here} (layer {layer(source)}) must not import {above}"
+    return None
+
+
+def test_every_module_is_in_a_layer() -> None:
+    missing = sorted({unit(m) for m in MODULES} - set().union(*LAYERS))
+    assert not missing, f"add to LAYERS: {missing}"
+
+
+def test_imports_point_down() -> None:
+    problems = [
+        f"{path.relative_to(PACKAGE.parent)}:{line}: imports {target}: {why}"
+        for module, path in MODULES.items()
+        for line, target in imports(path)
+        if (why := offence(module, target))
+    ]
+    assert not problems, "imports against the contract:\n" + "\n".join(problems)
+
+
+def cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Each strongly connected group of two or more modules (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target in graph[module]:
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for module in graph:
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_import_cycles() -> None:
+    found = cycles(GRAPH)
+    assert not found, "modules that import each other in a cycle:\n" + "\n".join(
+        " <-> ".join(group) for group in found
+    )
+
+
+def test_the_checker_sees_a_wrong_import() -> None:
+    assert offence("generator.proxmox.seeds", "generator.render.seeds") == (
+        "proxmox must never import render"
+    )
+    assert offence("generator.config.model", "generator.status.verdict") == (
+        "config (layer 3) must not import status (layer 1, above it)"
+    )
+    assert offence("generator.status.gather", "generator.proxmox.agent") is None
+    assert cycles({"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a"]}) == [["a", "b", "c"]]
