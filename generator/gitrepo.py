@@ -47,7 +47,3 @@ def init_and_commit(directory: Path, message: str) -> None:
     _git(directory, "init", "--quiet", "--initial-branch=main")
     _git(directory, "add", "--all")
     _git(directory, "commit", "--quiet", "--message", message)
-
-
-def tracked_files(directory: Path) -> list[str]:
-    return [line for line in _git(directory, "ls-files", "-z").split("\0") if line]

@@ -82,12 +82,6 @@ def dump_text(data: Any) -> str:
     return stream.getvalue()
 
 
-def dump_documents(documents: list[Any]) -> str:
-    stream = io.StringIO()
-    _dumper().dump_all(documents, stream)
-    return stream.getvalue()
-
-
 def load_all_plain(text: str) -> list[Any]:
     """Plain-data parse of a (multi-document) YAML text; used to re-read rendered output."""
     return [doc for doc in YAML(typ="safe", pure=True).load_all(text) if doc is not None]
