@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 from generator.config.model import Cluster, Node
 
@@ -28,8 +29,42 @@ def fqdn(cluster: Cluster, node: Node) -> str:
     return f"{node.name}.{cluster.cluster.domain}"
 
 
+# -- a VM's tags and ownership line: written and parsed here only --------------------------
+CLUSTER_TAG_PREFIX = "cluster-"
+OWNER_LINE = re.compile(r"^homelab-gen: cluster=(?P<cluster>\S+) node=(?P<node>\S+)\s*$", re.M)
+
+
 def cluster_tag(cluster: Cluster) -> str:
-    return f"cluster-{cluster.name}"
+    return f"{CLUSTER_TAG_PREFIX}{cluster.name}"
+
+
+def vm_tags(cluster: Cluster) -> str:
+    """The tags boot sets on a node's VM, as Proxmox's `tags` property."""
+    return f"{TOOL_TAG};{cluster_tag(cluster)}"
+
+
+def parse_tags(value: object) -> frozenset[str]:
+    """A `tags` property as a set: Proxmox separates them with `;`, `,` or spaces."""
+    return frozenset(t for t in re.split(r"[;, ]+", str(value or "")) if t)
+
+
+def tagged_for(tags: frozenset[str], cluster: Cluster) -> bool:
+    return {TOOL_TAG, cluster_tag(cluster)} <= tags
+
+
+def tagged_cluster(tag: str) -> str | None:
+    """The cluster a `cluster-<name>` tag names, or None for any other tag."""
+    return tag.removeprefix(CLUSTER_TAG_PREFIX) if tag.startswith(CLUSTER_TAG_PREFIX) else None
+
+
+def owner_line(cluster: Cluster, node: Node) -> str:
+    return f"homelab-gen: cluster={cluster.name} node={node.name}"
+
+
+def parse_owner(description: str) -> tuple[str, str] | None:
+    """(cluster, node) from a description's ownership line, if it has one."""
+    found = OWNER_LINE.search(description)
+    return (found["cluster"], found["node"]) if found else None
 
 
 def api_dns_name(cluster: Cluster) -> str:

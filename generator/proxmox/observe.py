@@ -14,7 +14,6 @@ from generator.proxmox.client import Client, PveError, Unreachable
 from generator.proxmox.seeds import is_seed_of
 
 DISK_KEY = re.compile(r"^(scsi|virtio|sata|ide)\d+$")
-OWNER_LINE = re.compile(r"^homelab-gen: cluster=(?P<cluster>\S+) node=(?P<node>\S+)\s*$", re.M)
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,7 @@ class VMFacts:
 
     @property
     def tags(self) -> frozenset[str]:
-        return frozenset(t for t in re.split(r"[;, ]+", self.config.get("tags", "")) if t)
+        return naming.parse_tags(self.config.get("tags"))
 
     @property
     def description(self) -> str:
@@ -116,13 +115,11 @@ class VMFacts:
     @property
     def owner(self) -> tuple[str, str] | None:
         """(cluster, node) from the description's ownership line, if it has one."""
-        found = OWNER_LINE.search(self.description)
-        return (found["cluster"], found["node"]) if found else None
+        return naming.parse_owner(self.description)
 
     def owned_by(self, cluster: Cluster) -> bool:
         """Ours: both tags and the ownership line. Only then may we stop or delete it."""
-        tags_ok = {naming.TOOL_TAG, naming.cluster_tag(cluster)} <= self.tags
-        return tags_ok and self.claimed_by(cluster)
+        return naming.tagged_for(self.tags, cluster) and self.claimed_by(cluster)
 
     def claimed_by(self, cluster: Cluster) -> bool:
         owner = self.owner
@@ -252,10 +249,8 @@ def observe(client: Client, cluster: Cluster) -> Observed:
     resources = client.get("cluster/resources", type="vm") or []
     by_vmid = {int(r["vmid"]): r for r in resources if r.get("type", "qemu") == "qemu"}
     wanted = {n.vmid for n in cluster.nodes} | {pve.template_vmid}
-    cluster_tag = naming.cluster_tag(cluster)
     for vmid, res in by_vmid.items():
-        tags = set(re.split(r"[;, ]+", str(res.get("tags", ""))))
-        if {naming.TOOL_TAG, cluster_tag} <= tags:
+        if naming.tagged_for(naming.parse_tags(res.get("tags")), cluster):
             wanted.add(vmid)  # possible orphans: the ownership line decides
     vms = {
         vmid: facts
@@ -286,10 +281,10 @@ def other_clusters_nodes(
     share a prefix ("home", "home-lab"), so a seed name alone cannot always tell whose it is."""
     found = set()
     for res in resources:
-        tags = set(re.split(r"[;, ]+", str(res.get("tags", ""))))
+        tags = naming.parse_tags(res.get("tags"))
         if naming.TOOL_TAG not in tags:
             continue
         for tag in tags - {naming.cluster_tag(cluster)}:
-            if tag.startswith("cluster-") and res.get("name"):
-                found.add((tag.removeprefix("cluster-"), str(res["name"])))
+            if (other := naming.tagged_cluster(tag)) is not None and res.get("name"):
+                found.add((other, str(res["name"])))
     return frozenset(found)

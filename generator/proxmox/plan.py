@@ -5,7 +5,6 @@ Nothing here talks to Proxmox, so every decision is a table test.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -100,7 +99,7 @@ class Plan:
 # -- what a VM should look like -------------------------------------------------------------
 def owner_description(cluster: Cluster, node: Node) -> str:
     return (
-        f"homelab-gen: cluster={cluster.name} node={node.name}\n"
+        f"{naming.owner_line(cluster, node)}\n"
         "Made by homelab-gen boot; change it in cluster.yaml, not here."
     )
 
@@ -137,7 +136,7 @@ def desired_config(cluster: Cluster, node: Node, template: VMFacts, ref: SeedRef
         "agent": "1",
         "net0": f"virtio={mac},bridge={pve.bridge}",
         "onboot": "1",
-        "tags": f"{naming.TOOL_TAG};{naming.cluster_tag(cluster)}",
+        "tags": naming.vm_tags(cluster),
         "description": owner_description(cluster, node),
     }
     slot = seed_slot(template)
@@ -167,7 +166,7 @@ def _same(key: str, want: str, have: str | None) -> bool:
     if have is None:
         return False
     if key == "tags":
-        return set(re.split(r"[;, ]+", want)) == set(t for t in re.split(r"[;, ]+", have) if t)
+        return naming.parse_tags(want) == naming.parse_tags(have)
     if key == "net0":
         w, h = _options(want), _options(have)
         return all(h.get(k, "").upper() == v.upper() for k, v in w.items())

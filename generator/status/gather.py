@@ -72,8 +72,7 @@ def _unknown(cluster: Cluster) -> tuple[Guest, ...]:
 def _vm_state(src: Sources, resource: dict[str, Any] | None) -> str:
     if resource is None:
         return "missing"
-    tags = set(str(resource.get("tags", "")).replace(",", ";").split(";"))
-    if not {naming.TOOL_TAG, naming.cluster_tag(src.cluster)} <= tags:
+    if not naming.tagged_for(naming.parse_tags(resource.get("tags")), src.cluster):
         return "foreign"
     return str(resource.get("status", "unknown"))
 
