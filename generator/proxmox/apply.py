@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
 from generator.config.model import Cluster, Node
@@ -27,11 +28,21 @@ from generator.proxmox.observe import Observed, VMFacts, read_seeds, read_vm
 from generator.proxmox.plan import Action, Kind, Plan, VMPlan
 
 
+class State(StrEnum):
+    """Where a step of a VM's plan is, as the progress events report it."""
+
+    RUNNING = "running"
+    DONE = "done"
+    RETRY = "retry"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
 @dataclass(frozen=True)
 class Event:
     vm: str
-    step: str
-    state: str  # running, done, retry, failed
+    step: str  # the action's Kind
+    state: State
     detail: str = ""
 
 
@@ -236,7 +247,7 @@ def run_vm(job: Job, vm_plan: VMPlan) -> Outcome:
     retry = job.client.retry
     while actions:
         action = actions[0]
-        job.progress(Event(vm_plan.name, action.kind, "running"))
+        job.progress(Event(vm_plan.name, action.kind, State.RUNNING))
         try:
             execute(job, action)
         except PveError as exc:
@@ -250,22 +261,22 @@ def run_vm(job: Job, vm_plan: VMPlan) -> Outcome:
                 except HomelabError:
                     fresh = [action]  # cannot tell: report the step's own error
                 if not fresh or fresh[0].kind != action.kind:
-                    job.progress(Event(vm_plan.name, action.kind, "done"))
+                    job.progress(Event(vm_plan.name, action.kind, State.DONE))
                     actions = fresh
                     continue
             if not exc.transient or failures >= retry.attempts:
-                job.progress(Event(vm_plan.name, action.kind, "failed", str(exc)))
+                job.progress(Event(vm_plan.name, action.kind, State.FAILED, str(exc)))
                 raise StepFailed(f"{job.label(vm_plan)}: {action.kind} failed: {exc}") from exc
-            job.progress(Event(vm_plan.name, action.kind, "retry", str(exc)))
+            job.progress(Event(vm_plan.name, action.kind, State.RETRY, str(exc)))
             time.sleep(retry.delay(failures - 1))
             actions = _replan_with_retries(job, vm_plan)
             continue
         except HomelabError:
             raise
         except Exception as exc:  # our bug, not Proxmox's: the other VMs go on
-            job.progress(Event(vm_plan.name, action.kind, "failed", "homelab-gen bug"))
+            job.progress(Event(vm_plan.name, action.kind, State.FAILED, "homelab-gen bug"))
             raise bug(f"{job.label(vm_plan)}: {action.kind} failed", exc) from exc
-        job.progress(Event(vm_plan.name, action.kind, "done"))
+        job.progress(Event(vm_plan.name, action.kind, State.DONE))
         done.append(action.kind)
         actions.pop(0)
     return Outcome(vm_plan.name, tuple(done))

@@ -19,6 +19,7 @@ from generator.proxmox.client import TOKEN_ENV, BeforeCall, Client, PveError, Re
 from generator.proxmox.observe import Observed, observe
 from generator.proxmox.plan import (
     Action,
+    Kind,
     Plan,
     VMPlan,
     make_plan,
@@ -128,7 +129,8 @@ def still_unused(ctx: apply.Context, planned: Plan) -> Plan:
     for row in planned.vms:
         kept = [a for a in row.actions if (a.pve_node, a.param("volid")) not in unused]
         for action in kept:
-            ctx.progress(apply.Event(row.name, action.kind, "skipped", "a VM still uses it"))
+            skipped = apply.State.SKIPPED
+            ctx.progress(apply.Event(row.name, action.kind, skipped, "a VM still uses it"))
         actions = tuple(a for a in row.actions if a not in kept)
         if actions:
             rows.append(VMPlan(row.name, row.vmid, actions, row.reason))
@@ -152,8 +154,8 @@ def destroy_plan(cluster: Cluster, observed: Observed) -> Plan:
     for vmid, vm in sorted(observed.vms.items()):
         if not vm.owned_by(cluster):
             continue
-        actions = [Action("stop", vmid, vm.node)] if vm.status == "running" else []
-        actions.append(Action("delete", vmid, vm.node))
+        actions = [Action(Kind.STOP, vmid, vm.node)] if vm.status == "running" else []
+        actions.append(Action(Kind.DELETE, vmid, vm.node))
         name = vm.owner[1] if vm.owner else vm.name
         vms.append(VMPlan(name, vmid, tuple(actions), "delete"))
     unused = unused_seeds(cluster, observed, {}, vms)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from generator import naming
 from generator.config.model import Cluster, Node
@@ -31,9 +32,9 @@ VM_CONFIG_PRIVS = (
 SEED_ROW = "unused seed: no VM of the cluster uses it"
 
 
-class Kind:
+class Kind(StrEnum):
     """Every action kind, written once: boot's, destroy's and prune's, the seeds', the
-    template's. Plain strings for now."""
+    template's. A StrEnum, so `str(Kind.CLONE) == "clone"` in every output."""
 
     UPLOAD = "upload"
     STOP = "stop"
@@ -50,7 +51,7 @@ class Kind:
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # one of Kind
+    kind: Kind
     vmid: int
     pve_node: str
     params: tuple[tuple[str, str], ...] = ()

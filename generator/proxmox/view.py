@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from generator.proxmox.apply import Event, Outcome
-from generator.proxmox.plan import Plan, VMPlan
+from generator.proxmox.apply import Event, Outcome, State
+from generator.proxmox.plan import Kind, Plan, VMPlan
 
 
 def _steps(vm: VMPlan) -> str:
@@ -28,7 +28,7 @@ def _vmid(vm: VMPlan) -> str:
 def _line(vm: VMPlan) -> str:
     # A seed row is named by its file; the volume id says where it goes from.
     if not vm.vmid:
-        volids = ", ".join(a.param("volid") for a in vm.actions if a.kind == "delete-seed")
+        volids = ", ".join(a.param("volid") for a in vm.actions if a.kind == Kind.DELETE_SEED)
         return f"{volids or vm.name}: {_steps(vm)}  [{_detail(vm)}]"
     return f"{vm.name} ({vm.vmid}): {_steps(vm)}  [{_detail(vm)}]"
 
@@ -68,7 +68,7 @@ class _Board:
     def update(self, event: Event) -> None:
         with self.lock:
             label = f"{event.step}: {event.state}"
-            if event.state in ("retry", "failed"):
+            if event.state in (State.RETRY, State.FAILED):
                 label += f" ({event.detail[:70]})"
             self.rows[event.vm] = (label, self.rows.get(event.vm, ("", ""))[1])
 
@@ -93,7 +93,7 @@ def progress(plan: Plan, out: TextIO | None = None) -> Iterator[Any]:
         lock = threading.Lock()
 
         def plain(event: Event) -> None:
-            if event.state == "running":
+            if event.state == State.RUNNING:
                 return
             with lock:
                 tail = f": {event.detail}" if event.detail else ""
