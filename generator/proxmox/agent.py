@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from generator.proxmox.client import Client, PveError, Unreachable
@@ -19,13 +20,22 @@ K3S_KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
 EXEC_PRIVILEGE = "VM.GuestAgent.Unrestricted"
 
 
-class AgentError(PveError):
-    """An agent call that could not answer. kind: vm-down, agent-down, no-file, forbidden,
-    pve-down (Proxmox itself stopped answering, after it had answered), failed (anything
-    else). A Proxmox that never answered is not an agent problem: its Unreachable error
-    passes through unchanged."""
+class AgentFailure(StrEnum):
+    """Why an agent call could not answer."""
 
-    def __init__(self, kind: str, message: str, hint: str | None = None) -> None:
+    VM_DOWN = "vm-down"
+    AGENT_DOWN = "agent-down"
+    NO_FILE = "no-file"
+    FORBIDDEN = "forbidden"
+    PVE_DOWN = "pve-down"  # Proxmox itself stopped answering, after it had answered
+    FAILED = "failed"  # anything else
+
+
+class AgentError(PveError):
+    """An agent call that could not answer, and why (its AgentFailure kind). A Proxmox that
+    never answered is not an agent problem: its Unreachable error passes through unchanged."""
+
+    def __init__(self, kind: AgentFailure, message: str, hint: str | None = None) -> None:
         super().__init__(message, hint)
         self.kind = kind
 
@@ -48,16 +58,18 @@ def classify(exc: PveError) -> AgentError:
     text = _reason(exc)
     lowered = text.lower()
     if _status_code(exc) == 403:
-        return AgentError("forbidden", text)
+        return AgentError(AgentFailure.FORBIDDEN, text)
     if "guest agent is not running" in lowered or "no qemu guest agent configured" in lowered:
-        return AgentError("agent-down", text)
+        return AgentError(AgentFailure.AGENT_DOWN, text)
     if re.search(r"vm \d+ (is )?not running", lowered):
-        return AgentError("vm-down", text)
+        return AgentError(AgentFailure.VM_DOWN, text)
     if "no such file" in lowered:
-        return AgentError("no-file", text)
+        return AgentError(AgentFailure.NO_FILE, text)
     if isinstance(exc, Unreachable):
-        return AgentError("pve-down", f"Proxmox is not answering: {exc.message}", exc.hint)
-    return AgentError("failed", text)
+        return AgentError(
+            AgentFailure.PVE_DOWN, f"Proxmox is not answering: {exc.message}", exc.hint
+        )
+    return AgentError(AgentFailure.FAILED, text)
 
 
 def _agent(client: Client, method: str, node: str, vmid: int, endpoint: str, **params: Any) -> Any:
@@ -92,7 +104,7 @@ def addresses(client: Client, node: str, vmid: int) -> tuple[str, ...]:
 def read_file(client: Client, node: str, vmid: int, path: str) -> str:
     answer = _agent(client, "GET", node, vmid, "file-read", file=path)
     if answer.get("truncated") in (1, True, "1"):
-        raise AgentError("failed", f"{path} is larger than the agent can read in one go")
+        raise AgentError(AgentFailure.FAILED, f"{path} is larger than the agent can read in one go")
     return str(answer.get("content", ""))
 
 
@@ -114,7 +126,10 @@ def wait_for_file(
             with client.until(deadline):
                 return read_file(client, node, vmid, path)
         except AgentError as exc:
-            if exc.kind in ("forbidden", "failed") or time.monotonic() >= deadline:
+            if (
+                exc.kind in (AgentFailure.FORBIDDEN, AgentFailure.FAILED)
+                or time.monotonic() >= deadline
+            ):
                 raise
             on_wait(exc.message)
         time.sleep(max(0.0, min(interval, deadline - time.monotonic())))
@@ -151,7 +166,9 @@ def run(
                 str(state.get("err-data", "")),
             )
         if time.monotonic() >= deadline:
-            raise AgentError("failed", f"{' '.join(command)} still running after {timeout:.0f} s")
+            raise AgentError(
+                AgentFailure.FAILED, f"{' '.join(command)} still running after {timeout:.0f} s"
+            )
         time.sleep(poll)
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import re
 
-from generator.proxmox.agent import AgentError, run
+from generator.proxmox.agent import AgentError, AgentFailure, run
 from generator.proxmox.client import Client
-from generator.status.verdict import CloudInit
+from generator.status.verdict import CloudInit, CloudInitStatus
 
 
 def parse_cloud_init_json(text: str) -> CloudInit | None:
@@ -55,7 +55,8 @@ def _section(text: str, name: str) -> list[str]:
 
 def _normal_status(status: str) -> str:
     status = status.removeprefix("degraded ").strip()
-    return {"not run": "not started", "not_run": "not started"}.get(status, status)
+    not_started = CloudInitStatus.NOT_STARTED
+    return {"not run": not_started, "not_run": not_started}.get(status, status)
 
 
 def cloud_init_status(
@@ -71,5 +72,7 @@ def cloud_init_status(
     parsed = parse_cloud_init_long(result.out)
     if parsed is None:
         output = (result.err or result.out).strip()[:200]
-        raise AgentError("failed", f"cannot read cloud-init status ({output or 'no output'})")
+        raise AgentError(
+            AgentFailure.FAILED, f"cannot read cloud-init status ({output or 'no output'})"
+        )
     return parsed, False

@@ -15,7 +15,16 @@ from generator import naming
 from generator.config.model import Cluster, Node
 from generator.errors import HomelabError
 from generator.status import kubeconfig
-from generator.status.verdict import CloudInit, Facts, Guest, Kube, Report, report
+from generator.status.verdict import (
+    CloudInit,
+    CloudInitStatus,
+    Facts,
+    Guest,
+    Kube,
+    Report,
+    VMState,
+    report,
+)
 
 if TYPE_CHECKING:
     from generator.proxmox.client import Client, Retry
@@ -71,10 +80,10 @@ def _unknown(cluster: Cluster) -> tuple[Guest, ...]:
 
 def _vm_state(src: Sources, resource: dict[str, Any] | None) -> str:
     if resource is None:
-        return "missing"
+        return VMState.MISSING
     if not naming.tagged_for(naming.parse_tags(resource.get("tags")), src.cluster):
-        return "foreign"
-    return str(resource.get("status", "unknown"))
+        return VMState.FOREIGN
+    return str(resource.get("status", VMState.UNKNOWN))
 
 
 def _cloud_init(src: Sources, node: Node, pve_node: str, guest: Guest) -> Guest:
@@ -91,13 +100,13 @@ def _cloud_init(src: Sources, node: Node, pve_node: str, guest: Guest) -> Guest:
             src.client, pve_node, node.vmid, json_ok=node.name not in src.no_json
         )
     except agent.AgentError as exc:
-        if exc.kind == "forbidden":
+        if exc.kind == agent.AgentFailure.FORBIDDEN:
             src.exec_note = agent.forbidden_note()
             return replace(guest, cloud_init_note=src.exec_note)
         return replace(guest, cloud_init_note=exc.message[:120])
     if not json_ok:
         src.no_json.add(node.name)
-    if found.status == "done":
+    if found.status == CloudInitStatus.DONE:
         src.done[node.name] = found
     return replace(guest, cloud_init=found)
 
@@ -107,13 +116,13 @@ def _guest(src: Sources, node: Node, resource: dict[str, Any] | None) -> Guest:
 
     assert src.client is not None
     base = Guest(node.name, node.role, node.vmid, str(node.ip), vm=_vm_state(src, resource))
-    if base.vm != "running" or resource is None:
+    if base.vm != VMState.RUNNING or resource is None:
         return base
     pve_node = str(resource["node"])
     try:
         seen = agent.addresses(src.client, pve_node, node.vmid)
     except agent.AgentError as exc:
-        if exc.kind == "forbidden":
+        if exc.kind == agent.AgentFailure.FORBIDDEN:
             return replace(base, agent_note=f"token may not ask: {exc.message}")
         return replace(base, agent=False, agent_note=exc.message)
     up = replace(base, agent=True, addresses=seen)
@@ -158,11 +167,12 @@ def _fetch_kubeconfig(src: Sources) -> tuple[dict[str, Any] | None, str]:
     except Unreachable as exc:  # Proxmox, not the guest agent, is what does not answer
         return None, f"no {path.name} and Proxmox cannot be asked for K3s's own: {exc}"
     except agent.AgentError as exc:
+        failure = agent.AgentFailure
         why = {
-            "no-file": f"K3s has not written {agent.K3S_KUBECONFIG} on {first.name} yet",
-            "agent-down": f"{first.name}'s guest agent is not answering",
-            "vm-down": f"{first.name} is not running",
-            "pve-down": exc.message,
+            failure.NO_FILE: f"K3s has not written {agent.K3S_KUBECONFIG} on {first.name} yet",
+            failure.AGENT_DOWN: f"{first.name}'s guest agent is not answering",
+            failure.VM_DOWN: f"{first.name} is not running",
+            failure.PVE_DOWN: exc.message,
         }.get(exc.kind, f"reading {agent.K3S_KUBECONFIG} on {first.name} failed: {exc.message}")
         return None, f"no kubeconfig yet: {why}"
     k3s_yaml = kubeconfig.parse(text, f"{first.name}:{agent.K3S_KUBECONFIG}")

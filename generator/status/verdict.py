@@ -8,10 +8,33 @@ it, so a user who waits sees exactly where the lab is stuck.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
 
-# A blocker's weight: a failure needs the user; waiting may still resolve by itself.
-FAILED = 0
-WAITING = 1
+
+class Severity(IntEnum):
+    """A blocker's weight: a failure needs the user; waiting may still resolve by itself."""
+
+    FAILED = 0
+    WAITING = 1
+
+
+class VMState(StrEnum):
+    """The VM column's own values; other Proxmox statuses (stopped, paused) pass through."""
+
+    RUNNING = "running"
+    MISSING = "missing"  # no VM with the node's vmid
+    FOREIGN = "foreign"  # a VM with that vmid, not tagged for this cluster
+    UNKNOWN = "unknown"
+
+
+class CloudInitStatus(StrEnum):
+    """cloud-init's status, normalised; a newer cloud-init's other words pass through."""
+
+    DONE = "done"
+    RUNNING = "running"
+    ERROR = "error"
+    NOT_STARTED = "not started"
+    DISABLED = "disabled"
 
 
 @dataclass(frozen=True)
@@ -101,7 +124,7 @@ class FluxRow:
 
 @dataclass(frozen=True, order=True)
 class Blocker:
-    severity: int
+    severity: Severity
     order: int
     text: str = field(compare=False)
 
@@ -117,22 +140,22 @@ class Report:
 
 
 # -- nodes -----------------------------------------------------------------------------------
-def _vm_blocker(guest: Guest) -> tuple[int, str] | None:
-    if guest.vm is None or guest.vm == "running":
+def _vm_blocker(guest: Guest) -> tuple[Severity, str] | None:
+    if guest.vm is None or guest.vm == VMState.RUNNING:
         return None
-    if guest.vm == "missing":
-        return FAILED, f"VM {guest.vmid} does not exist on Proxmox (run homelab-gen boot)"
-    if guest.vm == "foreign":
-        return FAILED, f"VM {guest.vmid} is not this cluster's (check nodes[].vmid)"
-    return FAILED, f"VM is {guest.vm} (start it, or run homelab-gen boot)"
+    if guest.vm == VMState.MISSING:
+        return Severity.FAILED, f"VM {guest.vmid} does not exist on Proxmox (run homelab-gen boot)"
+    if guest.vm == VMState.FOREIGN:
+        return Severity.FAILED, f"VM {guest.vmid} is not this cluster's (check nodes[].vmid)"
+    return Severity.FAILED, f"VM is {guest.vm} (start it, or run homelab-gen boot)"
 
 
-def _agent_blocker(guest: Guest) -> tuple[int, str] | None:
+def _agent_blocker(guest: Guest) -> tuple[Severity, str] | None:
     if guest.agent is False:
-        return WAITING, f"guest agent not answering yet ({guest.agent_note or 'booting?'})"
+        return Severity.WAITING, f"guest agent not answering yet ({guest.agent_note or 'booting?'})"
     if guest.agent and guest.expected_ip not in guest.addresses:
         seen = ", ".join(guest.addresses) or "none"
-        return WAITING, f"address {guest.expected_ip} not seen yet (seen: {seen})"
+        return Severity.WAITING, f"address {guest.expected_ip} not seen yet (seen: {seen})"
     return None
 
 
@@ -141,29 +164,29 @@ def cloud_init_text(ci: CloudInit) -> str:
     return found.strip().replace("\n", " ")[:300]
 
 
-def _cloud_init_blocker(guest: Guest) -> tuple[int, str] | None:
+def _cloud_init_blocker(guest: Guest) -> tuple[Severity, str] | None:
     ci = guest.cloud_init
-    if ci is None or ci.status == "done":
+    if ci is None or ci.status == CloudInitStatus.DONE:
         return None
-    if ci.status == "error":
-        return FAILED, f"cloud-init error: {cloud_init_text(ci)}"
-    if ci.status == "disabled":
-        return FAILED, "cloud-init is disabled: it found no seed (check the seed CD's bus)"
-    return WAITING, f"cloud-init {ci.status}"
+    if ci.status == CloudInitStatus.ERROR:
+        return Severity.FAILED, f"cloud-init error: {cloud_init_text(ci)}"
+    if ci.status == CloudInitStatus.DISABLED:
+        return Severity.FAILED, "cloud-init is disabled: it found no seed (check the seed CD's bus)"
+    return Severity.WAITING, f"cloud-init {ci.status}"
 
 
-def _k3s_blocker(guest: Guest, kube: Kube) -> tuple[int, str] | None:
+def _k3s_blocker(guest: Guest, kube: Kube) -> tuple[Severity, str] | None:
     if kube.error:
         return None  # said once, for the whole API
     node = next((n for n in kube.nodes if n.name == guest.name), None)
     if node is None:
-        return WAITING, "not registered with K3s yet"
+        return Severity.WAITING, "not registered with K3s yet"
     if not node.ready:
-        return WAITING, f"K3s node NotReady{': ' + node.message if node.message else ''}"
+        return Severity.WAITING, f"K3s node NotReady{': ' + node.message if node.message else ''}"
     return None
 
 
-def node_blocker(guest: Guest, kube: Kube) -> tuple[int, str] | None:
+def node_blocker(guest: Guest, kube: Kube) -> tuple[Severity, str] | None:
     """The earliest stage on the way VM -> agent -> address -> cloud-init -> K3s that is
     not done; once K3s calls the node Ready, a silent agent no longer blocks it."""
     k3s = _k3s_blocker(guest, kube)
@@ -176,7 +199,7 @@ def node_blocker(guest: Guest, kube: Kube) -> tuple[int, str] | None:
 
 
 def _vm_cell(guest: Guest) -> str:
-    return guest.vm or "unknown"
+    return guest.vm or VMState.UNKNOWN
 
 
 def _agent_cell(guest: Guest) -> str:
@@ -197,7 +220,7 @@ def _cloud_init_cell(guest: Guest) -> str:
     ci = guest.cloud_init
     if ci is None:
         return f"unknown ({guest.cloud_init_note})" if guest.cloud_init_note else "unknown"
-    if ci.status == "error":
+    if ci.status == CloudInitStatus.ERROR:
         return f"error: {cloud_init_text(ci)[:40]}"
     return f"{ci.status} (degraded)" if ci.degraded else ci.status
 
@@ -233,16 +256,16 @@ def _retries_text(obj: FluxObject) -> str:
     return f"{action} retries exhausted".strip() if action else "retries exhausted"
 
 
-def flux_blocker(obj: FluxObject) -> tuple[int, str] | None:
+def flux_blocker(obj: FluxObject) -> tuple[Severity, str] | None:
     if obj.ready:
         return None
     label = f"{obj.kind} {obj.name}"
     if obj.ready is None:
-        return WAITING, f"{label}: not reconciled yet"
+        return Severity.WAITING, f"{label}: not reconciled yet"
     detail = f" ({obj.message})" if obj.message else ""
     if obj.stalled:
-        return FAILED, f"{label}: {_retries_text(obj)}{detail}"
-    severity = WAITING if obj.reason in _WAITING_REASONS else FAILED
+        return Severity.FAILED, f"{label}: {_retries_text(obj)}{detail}"
+    severity = Severity.WAITING if obj.reason in _WAITING_REASONS else Severity.FAILED
     return severity, f"{label}: {obj.reason or 'not ready'}{detail}"
 
 
@@ -253,13 +276,13 @@ def flux_row(obj: FluxObject) -> FluxRow:
     return FluxRow(obj.kind, name, ready, obj.reason, message)
 
 
-def _flux_blockers(kube: Kube) -> list[tuple[int, str]]:
+def _flux_blockers(kube: Kube) -> list[tuple[Severity, str]]:
     if kube.error:
         return []
     if kube.instance is None:
         return [
             (
-                WAITING,
+                Severity.WAITING,
                 "FluxInstance flux-system/flux not created yet (the first server applies it"
                 " from its manifests folder once K3s runs)",
             )
@@ -269,7 +292,9 @@ def _flux_blockers(kube: Kube) -> list[tuple[int, str]]:
     ordered = (*flux_objects(kube)[:1], *kube.helmreleases, *kube.kustomizations)
     found = [b for obj in ordered if (b := flux_blocker(obj))]
     if kube.instance.ready and not kube.kustomizations:
-        found.append((WAITING, "no Kustomizations yet (Flux has not applied the git tree)"))
+        found.append(
+            (Severity.WAITING, "no Kustomizations yet (Flux has not applied the git tree)")
+        )
     return found
 
 
@@ -293,14 +318,14 @@ def blockers(facts: Facts) -> list[Blocker]:
     found: list[Blocker] = []
     order = 0
     if facts.pve_error:
-        found.append(Blocker(WAITING, order, f"Proxmox: {facts.pve_error}"))
+        found.append(Blocker(Severity.WAITING, order, f"Proxmox: {facts.pve_error}"))
     for guest in facts.guests:
         order += 1
         if blocker := node_blocker(guest, facts.kube):
             found.append(Blocker(blocker[0], order, f"{guest.name}: {blocker[1]}"))
     order += 1
     if facts.kube.error:
-        found.append(Blocker(WAITING, order, f"K3s API: {facts.kube.error}"))
+        found.append(Blocker(Severity.WAITING, order, f"K3s API: {facts.kube.error}"))
     for severity, text in _flux_blockers(facts.kube):
         order += 1
         found.append(Blocker(severity, order, text))
