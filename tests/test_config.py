@@ -158,3 +158,11 @@ def test_ssh_scp_style_git_url_is_accepted_and_private() -> None:
         "https://github.com/me/home-ops.git", "git@github.com:me/home-ops.git"
     )
     assert config.parse(text).cluster.cluster.git.private is True
+
+
+def test_schema_lists_exactly_the_seed_methods() -> None:
+    """The schema keeps its own enum list; it must name SeedMethod's members, no more."""
+    from generator.config.model import SeedMethod
+
+    rule = config._schema()["mapping"]["proxmox"]["mapping"]["seed_method"]
+    assert rule["enum"] == [m.value for m in SeedMethod]

@@ -24,6 +24,7 @@ from generator.config.model import (
     Network,
     Node,
     Proxmox,
+    SeedMethod,
     VMSettings,
 )
 from generator.errors import ConfigError
@@ -235,7 +236,7 @@ def with_defaults(data: dict[str, Any]) -> dict[str, Any]:
     for key, value in (
         ("port", 8006),
         ("verify_tls", True),
-        ("seed_method", "iso"),
+        ("seed_method", SeedMethod.ISO.value),
         ("clone", "linked"),
         ("parallel", 4),
         ("ssh_user", "root"),
@@ -286,7 +287,9 @@ def build(data: dict[str, Any]) -> Cluster:
             metallb_end=ipaddress.IPv4Address(last.strip()),
         ),
         proxmox=Proxmox(
-            ca_file=pve.get("ca_file"), **{k: v for k, v in pve.items() if k != "ca_file"}
+            **{k: v for k, v in pve.items() if k not in ("ca_file", "seed_method")},
+            ca_file=pve.get("ca_file"),
+            seed_method=SeedMethod(pve["seed_method"]),
         ),
         ssh_authorized_keys=tuple(data["ssh_authorized_keys"]),
         vm=VMSettings(**data["vm"]),

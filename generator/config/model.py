@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal
 
 Role = Literal["server", "agent"]
-SeedMethod = Literal["iso", "snippets"]
+
+
+class SeedMethod(StrEnum):
+    """How a node's seed reaches Proxmox. Each value is also the seed storage's content type
+    and the volume's folder (`<storage>:iso/...`, `<storage>:snippets/...`). The schema's
+    `seed_method` enum lists the same values (a test holds them equal)."""
+
+    ISO = "iso"
+    SNIPPETS = "snippets"
+
+
 CloneMode = Literal["linked", "full"]
 
 IPv4 = ipaddress.IPv4Address

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
-from generator.config.model import Cluster, Node
+from generator.config.model import Cluster, Node, SeedMethod
 from generator.errors import HomelabError, bug
 from generator.proxmox import plan as planning
 from generator.proxmox import seeds
@@ -151,7 +151,7 @@ def _upload(ctx: Context, action: Action) -> None:
     node = ctx.node(action.vmid)
     assert node is not None
     ref, texts = ctx.refs[node.name], ctx.texts[node.name]
-    if ref.method == "iso":
+    if ref.method == SeedMethod.ISO:
         seeds.upload_iso(ctx.client, action.pve_node, ref, texts)
     else:
         path = ctx.observed.nodes[action.pve_node].storages[ref.storage].path

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from generator import naming
-from generator.config.model import Cluster
+from generator.config.model import Cluster, SeedMethod
 from generator.proxmox.client import Client, PveError, Unreachable
 from generator.proxmox.seeds import is_seed_of
 
@@ -230,7 +230,7 @@ def _storage_path(client: Client, storage: str) -> str | None:
 
 def read_seeds(client: Client, cluster: Cluster, node: str) -> frozenset[str]:
     pve = cluster.proxmox
-    content = "iso" if pve.seed_method == "iso" else "snippets"
+    content = str(pve.seed_method)  # the seed method is also the storage content type
     try:
         volumes = client.get(f"nodes/{node}/storage/{pve.seed_storage}/content", content=content)
     except PveError as exc:
@@ -244,7 +244,7 @@ def observe(client: Client, cluster: Cluster) -> Observed:
     pve = cluster.proxmox
     version = str(client.get("version").get("version", "0"))
     permissions = client.get("access/permissions") or {}
-    snippets = pve.seed_storage if pve.seed_method == "snippets" else None
+    snippets = pve.seed_storage if pve.seed_method == SeedMethod.SNIPPETS else None
     nodes = {n: f for n in pve_nodes(cluster) if (f := read_node(client, n, snippets))}
     resources = client.get("cluster/resources", type="vm") or []
     by_vmid = {int(r["vmid"]): r for r in resources if r.get("type", "qemu") == "qemu"}

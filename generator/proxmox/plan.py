@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from generator import naming
-from generator.config.model import Cluster, Node
+from generator.config.model import Cluster, Node, SeedMethod
 from generator.proxmox.observe import (
     DISK_KEY,
     Observed,
@@ -141,7 +141,7 @@ def desired_config(cluster: Cluster, node: Node, template: VMFacts, ref: SeedRef
         "description": owner_description(cluster, node),
     }
     slot = seed_slot(template)
-    if ref.method == "iso":
+    if ref.method == SeedMethod.ISO:
         config[slot] = f"{ref.volid('iso')},media=cdrom"
     else:
         config[slot] = f"{pve.storage}:cloudinit"
@@ -511,7 +511,7 @@ def _node_problems(cluster: Cluster, observed: Observed) -> list[str]:
                 f"storage '{pve.storage}' on {name} does not hold VM disks (content 'images')"
             )
         seed = facts.storages.get(pve.seed_storage)
-        kind = "iso" if pve.seed_method == "iso" else "snippets"
+        kind = str(pve.seed_method)  # also the content type the seed storage must accept
         if seed is None:
             problems.append(f"seed storage '{pve.seed_storage}' does not exist on node {name}")
         elif kind not in seed.content:
@@ -519,7 +519,7 @@ def _node_problems(cluster: Cluster, observed: Observed) -> list[str]:
                 f"seed storage '{pve.seed_storage}' on {name} does not accept '{kind}' content"
                 f" (Datacenter > Storage > {pve.seed_storage} > Content: add {kind})"
             )
-        elif kind == "snippets" and not seed.path:
+        elif pve.seed_method == SeedMethod.SNIPPETS and not seed.path:
             problems.append(snippets_path_problem(cluster, observed))
         if pve.bridge not in facts.bridges:
             problems.append(f"bridge '{pve.bridge}' does not exist on node {name}")

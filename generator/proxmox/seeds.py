@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator.config.model import Cluster, Node
+from generator.config.model import Cluster, Node, SeedMethod
 from generator.errors import HomelabError
 from generator.proxmox.seediso import build_seed_iso, seed_digest
 
@@ -40,14 +40,14 @@ def is_seed_of(cluster_name: str, volid: str, node_name: str | None = None) -> b
 class SeedRef:
     """Where a node's seed lives on Proxmox; the digest in the names tells if it is current."""
 
-    method: str
+    method: SeedMethod
     storage: str
     digest: str
     names: tuple[tuple[str, str], ...]  # (part, file name): ("iso", ...) or user/network/meta
 
     @property
     def volids(self) -> tuple[str, ...]:
-        folder = "iso" if self.method == "iso" else "snippets"
+        folder = str(self.method)  # a SeedMethod is also its volumes' folder
         return tuple(f"{self.storage}:{folder}/{name}" for _, name in self.names)
 
     def volid(self, part: str) -> str:
@@ -58,10 +58,10 @@ def seed_ref(cluster: Cluster, node: Node, texts: SeedTexts) -> SeedRef:
     digest = seed_digest(texts)
     stem = f"homelab-gen-{cluster.name}-{node.name}-{digest}"
     pve = cluster.proxmox
-    if pve.seed_method == "iso":
-        return SeedRef("iso", pve.seed_storage, digest, (("iso", f"{stem}.iso"),))
+    if pve.seed_method == SeedMethod.ISO:
+        return SeedRef(SeedMethod.ISO, pve.seed_storage, digest, (("iso", f"{stem}.iso"),))
     names = tuple((part, f"{stem}-{part}.yaml") for part, _ in SNIPPET_PARTS)
-    return SeedRef("snippets", pve.seed_storage, digest, names)
+    return SeedRef(SeedMethod.SNIPPETS, pve.seed_storage, digest, names)
 
 
 def upload_iso(client: Any, pve_node: str, ref: SeedRef, texts: SeedTexts) -> None:
