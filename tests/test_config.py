@@ -166,3 +166,16 @@ def test_schema_lists_exactly_the_seed_methods() -> None:
 
     rule = config._schema()["mapping"]["proxmox"]["mapping"]["seed_method"]
     assert rule["enum"] == [m.value for m in SeedMethod]
+
+
+def test_one_component_table() -> None:
+    """config.model.COMPONENTS is the list; the model's fields, the schema's keys and the
+    chart table follow it."""
+    from dataclasses import fields
+
+    from generator.config.model import COMPONENT_NAMES, Components
+    from generator.render.components import SPECS
+
+    assert tuple(f.name for f in fields(Components)) == COMPONENT_NAMES
+    assert tuple(config._schema()["mapping"]["components"]["mapping"]) == COMPONENT_NAMES
+    assert {spec.key for spec in SPECS} <= set(COMPONENT_NAMES)

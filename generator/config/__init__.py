@@ -16,6 +16,7 @@ from generator import fileio, yamlio
 from generator.config import checks
 from generator.config.model import (
     COMPONENT_NAMES,
+    COMPONENTS,
     Cluster,
     ClusterInfo,
     Component,
@@ -32,14 +33,6 @@ from generator.errors import ConfigError
 CONFIG_NAME = "cluster.yaml"
 SCHEMA_PATH = Path(__file__).with_name("cluster_schema.yaml")
 
-DEFAULT_COMPONENTS = {
-    "traefik": True,
-    "metallb": True,
-    "longhorn": False,
-    "monitoring": True,
-    "cert_manager": True,
-    "whoami": True,
-}
 TYPE_NAMES = {
     "str": "a string",
     "int": "an integer",
@@ -257,9 +250,9 @@ def with_defaults(data: dict[str, Any]) -> dict[str, Any]:
         node.setdefault("memory", 4096)
         node.setdefault("disk", 32)
     comps = out.setdefault("components", {})
-    for name in COMPONENT_NAMES:
-        comp = comps.setdefault(name, {})
-        comp.setdefault("enabled", DEFAULT_COMPONENTS[name])
+    for info in COMPONENTS:
+        comp = comps.setdefault(info.name, {})
+        comp.setdefault("enabled", info.default)
     return out
 
 

@@ -121,7 +121,28 @@ class Components:
         return tuple(name for name in COMPONENT_NAMES if getattr(self, name).enabled)
 
 
-COMPONENT_NAMES = ("traefik", "metallb", "longhorn", "monitoring", "cert_manager", "whoami")
+@dataclass(frozen=True)
+class ComponentInfo:
+    """What every stage knows about one component, before any chart or manifest."""
+
+    name: str  # key under components: in cluster.yaml, attribute of Components
+    default: bool  # enabled when cluster.yaml does not say
+    configs: bool = False  # also a folder under infrastructure/configs (CRs after the CRDs)
+    app: bool = False  # under apps/, not infrastructure/controllers
+    needs: tuple[str, ...] = ()  # rendered only when these are enabled too
+
+
+# The one list of components, in the order of Components' fields; the others import it.
+COMPONENTS: tuple[ComponentInfo, ...] = (
+    ComponentInfo("traefik", True),
+    ComponentInfo("metallb", True, configs=True),
+    ComponentInfo("longhorn", False),
+    ComponentInfo("monitoring", True),
+    ComponentInfo("cert_manager", True, configs=True),
+    ComponentInfo("whoami", True, app=True, needs=("traefik",)),
+)
+COMPONENT_BY_NAME = {c.name: c for c in COMPONENTS}
+COMPONENT_NAMES = tuple(c.name for c in COMPONENTS)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 from ruamel.yaml.error import YAMLError
 
 from generator import yamlio
-from generator.config.model import Cluster
+from generator.config.model import COMPONENT_BY_NAME, COMPONENTS, Cluster
 from generator.render import components as comps
 from generator.render.gitops import FLUX_NAMESPACE, ROOT
 
@@ -212,10 +212,12 @@ def component_paths(cluster: Cluster) -> dict[str, tuple[str, ...]]:
     out = {}
     for spec in comps.SPECS:
         paths = [f"{ROOT}/infrastructure/controllers/{spec.folder}"]
-        if spec.key in ("metallb", "cert_manager"):
+        if COMPONENT_BY_NAME[spec.key].configs:
             paths.append(f"{ROOT}/infrastructure/configs/{spec.folder}")
         out[spec.key] = tuple(paths)
-    out["whoami"] = (f"{ROOT}/apps/whoami",)
+    for info in COMPONENTS:
+        if info.app:
+            out[info.name] = (f"{ROOT}/apps/{info.name}",)
     return out
 
 
@@ -227,9 +229,8 @@ def _has_files(folder: Path) -> bool:
 def check_components(directory: Path, cluster: Cluster) -> list[str]:
     problems = []
     for key, paths in component_paths(cluster).items():
-        enabled = getattr(cluster.components, key).enabled
-        if key == "whoami":
-            enabled = enabled and cluster.components.traefik.enabled
+        needed = (key, *COMPONENT_BY_NAME[key].needs)
+        enabled = all(getattr(cluster.components, name).enabled for name in needed)
         for path in paths:
             there = _has_files(directory / path)
             if enabled and not there:
