@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
+from generator import environment
 from generator.errors import HomelabError
 
 _FALLBACK_IDENTITY = {
@@ -22,9 +22,7 @@ def available() -> bool:
 
 
 def _git(directory: Path, *args: str) -> str:
-    env = dict(os.environ)
-    if not _has_identity(directory):
-        env.update({k: env.get(k, v) for k, v in _FALLBACK_IDENTITY.items()})
+    env = environment.for_child({} if _has_identity(directory) else _FALLBACK_IDENTITY)
     result = subprocess.run(
         ["git", *args], cwd=directory, env=env, capture_output=True, text=True, check=False
     )

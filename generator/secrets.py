@@ -2,12 +2,12 @@
 
 Generated secrets (K3s token, Grafana password) are made once and never change, because
 nodes that already joined keep the old token. User-supplied ones (deploy key, DNS token,
-datastore password) are added by hand and read here.
+datastore password) are added by hand and read here. The Proxmox token may come from the
+environment instead: environment.proxmox_token decides which source wins.
 """
 
 from __future__ import annotations
 
-import os
 import secrets as _random
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -113,9 +113,6 @@ def load(directory: Path) -> Secrets:
     if problems:
         raise ConfigError(problems, str(path))
     _tighten(path)
-    env_token = os.environ.get("HOMELAB_GEN_PVE_TOKEN")
-    if env_token:
-        data["proxmox_token"] = env_token
     return Secrets(**data)
 
 

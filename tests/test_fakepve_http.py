@@ -16,7 +16,8 @@ import pytest
 import requests
 
 from generator.proxmox import seeds
-from generator.proxmox.client import Client, PveError
+from generator.proxmox.client import Client
+from generator.proxmox.failures import PveError
 from generator.proxmox.seediso import build_seed_iso
 from tests.fakepve import FakePVE, default_state, running_fake
 from tests.fakepve.harness import FAST_RETRY, make_cluster

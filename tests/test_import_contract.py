@@ -20,7 +20,18 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"scaffold", "workspace", "proxmox", "status"}),
     frozenset({"render"}),
     frozenset({"config", "naming"}),
-    frozenset({"generator", "errors", "fileio", "gitrepo", "resources", "secrets", "yamlio"}),
+    frozenset(
+        {
+            "generator",
+            "environment",
+            "errors",
+            "fileio",
+            "gitrepo",
+            "resources",
+            "secrets",
+            "yamlio",
+        }
+    ),
 )
 # Imports the layers alone would allow, but which would point the wrong way.
 FORBIDDEN: dict[str, frozenset[str]] = {

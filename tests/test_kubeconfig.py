@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from generator import cli, yamlio
+from generator.environment import Environment
 from generator.errors import HomelabError
 from generator.status import k8s, kubeconfig
 from tests.labfakes import Lab, healthy, lab
@@ -132,7 +133,7 @@ def test_merge_into_nothing_creates_a_file_with_our_context(tmp_path: Path) -> N
     target = tmp_path / "home" / ".kube" / "config"
     kubeconfig.merge_into(target, ours)
     assert _read(target) == ours
-    assert kubeconfig.merge_target({}) == Path("~/.kube/config").expanduser()
+    assert kubeconfig.merge_target(Environment()) == Path("~/.kube/config").expanduser()
 
 
 def test_forbidden_file_read_is_an_error_not_a_wait(

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from generator.errors import HomelabError
-from generator.proxmox.client import Client, PveError, tls_verify
+from generator.proxmox.client import Client, tls_verify
+from generator.proxmox.failures import PveError
 from tests.fakepve import FakePVE, make_tls, running_fake, schema
 from tests.fakepve.harness import client_for, make_cluster
 

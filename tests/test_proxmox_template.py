@@ -10,9 +10,9 @@ import pytest
 
 from generator import cli, naming
 from generator.config.model import Cluster
+from generator.environment import TOKEN_ENV
 from generator.errors import UsageError
 from generator.proxmox import template as tpl
-from generator.proxmox.client import TOKEN_ENV
 from generator.proxmox.images import IMAGES, choose_source, digest_from_sums, parse_checksum
 from generator.proxmox.plan import Plan, drive_slot
 from tests.fakepve import FOREIGN_VMID, TEMPLATE_VMID, FakePVE, running_fake
@@ -315,7 +315,7 @@ def test_q35_puts_the_cloud_init_drive_on_scsi() -> None:
 # -- the fake speaks PVE's schema for the new endpoints ------------------------------------------
 @pytest.mark.pve_probe
 def test_fake_rejects_what_pve_rejects(fake: FakePVE) -> None:
-    from generator.proxmox.client import PveError
+    from generator.proxmox.failures import PveError
 
     client = client_for(fake, make_cluster(fake, 1))
     path = "nodes/pve/storage/local/download-url"

@@ -26,9 +26,9 @@ import requests
 from proxmoxer.core import ResourceException
 
 from generator.proxmox import seeds
-from generator.proxmox.client import (
+from generator.proxmox.client import Client
+from generator.proxmox.failures import (
     Attempt,
-    Client,
     PveError,
     Timeouts,
     classify,

@@ -44,11 +44,3 @@ def test_loose_mode_is_tightened_and_unknown_keys_refused(tmp_path: Path) -> Non
     with pytest.raises(ConfigError) as caught:
         secrets.load(tmp_path)
     assert caught.value.problems[0].startswith("gitt_token: unknown secret")
-
-
-def test_proxmox_token_comes_from_the_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    secrets.create(tmp_path)
-    monkeypatch.setenv("HOMELAB_GEN_PVE_TOKEN", "00000000-1111-2222-3333-444444444444")
-    assert secrets.load(tmp_path).proxmox_token == "00000000-1111-2222-3333-444444444444"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from generator import cli
+from generator.environment import Environment
 from generator.status import cloudinit
 from generator.status.verdict import (
     CloudInit,
@@ -221,7 +222,8 @@ def test_missing_exec_privilege_is_explained_not_fatal(
 
     from generator.status import gather
 
-    src = gather.open_sources(ready_lab.cluster, ready_lab.directory, warn=print)
+    env = Environment.read()
+    src = gather.open_sources(ready_lab.cluster, ready_lab.directory, env=env, warn=print)
     src.server = ready_lab.kube.url
     gather.gather(src)
     before = len(ready_lab.pve.state.calls)
@@ -240,7 +242,8 @@ def test_cloud_init_22_4_falls_back_to_long_once(ready_lab: Lab) -> None:
         ExecScript(out=cloud_init_long("running")),
         ExecScript(out=cloud_init_long("done")),
     ]
-    src = gather.open_sources(ready_lab.cluster, ready_lab.directory, warn=print)
+    env = Environment.read()
+    src = gather.open_sources(ready_lab.cluster, ready_lab.directory, env=env, warn=print)
     src.server = ready_lab.kube.url
     states = [
         next(g for g in gather.gather(src).guests if g.name == first.name).cloud_init

@@ -27,12 +27,14 @@ def configure(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from generator.commands._common import prepare_from_disk
+    from generator.environment import Environment
     from generator.errors import UsageError
-    from generator.proxmox import core, view
+    from generator.proxmox import core, seeds, view
 
     if args.parallel is not None and args.parallel < 1:
         raise UsageError("--parallel must be 1 or more")
-    prepared = prepare_from_disk(args.directory, prune=args.prune, warn=warn)
+    env = Environment.read()
+    prepared = prepare_from_disk(args.directory, env, prune=args.prune, warn=warn)
     view.print_plan(prepared.plan)
     if prepared.plan.problems:
         return 1
@@ -43,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     parallel = args.parallel or prepared.cluster.proxmox.parallel
     with view.progress(prepared.plan) as progress:
-        outcomes = core.boot(prepared.client, prepared, parallel, progress)
+        ssh = seeds.default_ssh_target(prepared.cluster, env)  # used by seed_method snippets
+        outcomes = core.boot(prepared.client, prepared, parallel, progress, ssh)
     failed = view.print_outcomes(outcomes)
     for vm in prepared.plan.vms:
         for note in vm.notes:

@@ -17,9 +17,11 @@ def configure(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from generator.environment import Environment
     from generator.proxmox import core, view
 
-    client, cluster, observed = core.observe_from_disk(args.directory, warn=warn)
+    env = Environment.read()
+    client, cluster, observed = core.observe_from_disk(args.directory, env, warn=warn)
     plan = core.destroy_plan(cluster, observed)
     for warning in plan.warnings:
         warn(f"warning: {warning}")

@@ -45,17 +45,19 @@ def configure(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from generator import config
+    from generator.environment import Environment
     from generator.errors import UsageError
     from generator.proxmox import agent, core
     from generator.status import gather, kubeconfig
 
     if args.merge and args.output:
         raise UsageError("choose -o FILE or --merge, not both")
+    env = Environment.read()
     loaded = config.load(args.directory)
     cluster = loaded.cluster
     for warning in loaded.warnings:
         warn(warning)
-    client = core.connect(cluster, args.directory, warn=warn)
+    client = core.connect(cluster, args.directory, env=env, warn=warn)
     first = cluster.first_server
     pve_node = first.proxmox_node or cluster.proxmox.node
     text = agent.wait_for_file(
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     server = args.server or kubeconfig.api_server(cluster)
     ours = kubeconfig.rewrite(k3s_yaml, cluster.name, server)
     if args.merge:
-        target = kubeconfig.merge_target()
+        target = kubeconfig.merge_target(env)
         merged = kubeconfig.merge_into(target, ours)
         print(f"merged context {cluster.name} ({server}) into {target}")
         if merged.get("current-context") != cluster.name:

@@ -18,8 +18,9 @@ def configure(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from generator.commands._common import prepare_from_disk
+    from generator.environment import Environment
     from generator.proxmox import view
 
-    prepared = prepare_from_disk(args.directory, prune=args.prune, warn=warn)
+    prepared = prepare_from_disk(args.directory, Environment.read(), prune=args.prune, warn=warn)
     view.print_plan(prepared.plan)
     return 1 if prepared.plan.problems else 0

@@ -36,6 +36,7 @@ def configure(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from generator import config
+    from generator.environment import Environment
     from generator.errors import UsageError
     from generator.status import gather, view
     from generator.status.verdict import report
@@ -45,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
     loaded = config.load(args.directory)
     for warning in loaded.warnings:
         warn(warning)
-    src = gather.open_sources(loaded.cluster, args.directory, server=args.server, warn=warn)
+    env = Environment.read()
+    src = gather.open_sources(
+        loaded.cluster, args.directory, server=args.server, env=env, warn=warn
+    )
     if not args.wait:
         facts = gather.gather(src)
         verdict = report(facts)

@@ -65,11 +65,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _connect(args: argparse.Namespace, core: Any) -> Any:
     from generator import config
+    from generator.environment import Environment
 
     loaded = config.load(args.directory)
     for warning in loaded.warnings:
         warn(warning)
-    client = core.connect(loaded.cluster, args.directory, warn=warn)
+    env = Environment.read()
+    client = core.connect(loaded.cluster, args.directory, env=env, warn=warn)
     core.check_reachable(client)
     return client, loaded.cluster
 

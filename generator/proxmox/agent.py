@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from generator.proxmox.client import Client, PveError, Unreachable
+from generator.proxmox.client import Client
+from generator.proxmox.failures import PveError, Unreachable
 
 K3S_KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
 EXEC_PRIVILEGE = "VM.GuestAgent.Unrestricted"

@@ -6,7 +6,7 @@ kind, and a re-planner that looks at Proxmox again.
 
 A failed step is never blindly repeated. After a transient error (a lock's "got timeout",
 a reset once Proxmox had answered, pveproxy's 595-597, a task that failed on its lock: see
-client.classify) the VM is looked at again and re-planned, so a change that did take effect
+failures.classify) the VM is looked at again and re-planned, so a change that did take effect
 (an answer lost to a reset) is not made twice. A permanent error fails its VM at once.
 """
 
@@ -23,7 +23,8 @@ from generator.config.model import Cluster, Node, SeedMethod
 from generator.errors import HomelabError, bug
 from generator.proxmox import plan as planning
 from generator.proxmox import seeds
-from generator.proxmox.client import Client, PveError
+from generator.proxmox.client import Client
+from generator.proxmox.failures import PveError
 from generator.proxmox.observe import Observed, VMFacts, read_seeds, read_vm
 from generator.proxmox.plan import Action, Kind, Plan, VMPlan
 

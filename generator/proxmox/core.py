@@ -6,16 +6,16 @@ reads or renders the cluster repo's output itself.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator import secrets
+from generator import environment, secrets
 from generator.config.model import Cluster
 from generator.errors import HomelabError
 from generator.proxmox import apply, seeds
-from generator.proxmox.client import TOKEN_ENV, BeforeCall, Client, PveError, Retry, token_secret
+from generator.proxmox.client import BeforeCall, Client, Retry
+from generator.proxmox.failures import PveError, Timeouts
 from generator.proxmox.observe import Observed, observe
 from generator.proxmox.plan import (
     Action,
@@ -32,13 +32,19 @@ def connect(
     cluster: Cluster,
     directory: Path,
     *,
+    env: environment.Environment,
     warn: Callable[[str], None],
     retry: Retry | None = None,
     before_call: BeforeCall | None = None,
 ) -> Client:
-    stored = None if os.environ.get(TOKEN_ENV) else secrets.load(directory).proxmox_token
+    secret = environment.proxmox_token(env, lambda: secrets.load(directory).proxmox_token)
     return Client(
-        cluster.proxmox, token_secret(stored), retry=retry, before_call=before_call, warn=warn
+        cluster.proxmox,
+        secret,
+        timeouts=Timeouts.from_environment(env),
+        retry=retry,
+        before_call=before_call,
+        warn=warn,
     )
 
 
@@ -87,10 +93,10 @@ def load_cluster(directory: Path, warn: Callable[[str], None]) -> Cluster:
 
 
 def observe_from_disk(
-    directory: Path, warn: Callable[[str], None]
+    directory: Path, env: environment.Environment, warn: Callable[[str], None]
 ) -> tuple[Client, Cluster, Observed]:
     cluster = load_cluster(directory, warn)
-    client = connect(cluster, directory, warn=warn)
+    client = connect(cluster, directory, env=env, warn=warn)
     check_reachable(client)
     return client, cluster, observe(client, cluster)
 
@@ -110,8 +116,6 @@ def boot(
     ssh: seeds.SshTarget | None = None,
 ) -> tuple[apply.Outcome, ...]:
     require_sound(prepared.plan)
-    if prepared.cluster.proxmox.seed_method == "snippets" and ssh is None:
-        ssh = seeds.default_ssh_target(prepared.cluster)
     ctx = apply.Context(
         client, prepared.cluster, prepared.observed, prepared.refs, prepared.texts, progress, ssh
     )

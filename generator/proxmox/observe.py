@@ -10,7 +10,8 @@ from typing import Any
 
 from generator import naming
 from generator.config.model import Cluster, SeedMethod
-from generator.proxmox.client import Client, PveError, Unreachable
+from generator.proxmox.client import Client
+from generator.proxmox.failures import PveError, Unreachable
 from generator.proxmox.seeds import is_seed_of
 
 DISK_KEY = re.compile(r"^(scsi|virtio|sata|ide)\d+$")

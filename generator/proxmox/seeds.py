@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
 import secrets
 from collections.abc import Mapping
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.config.model import Cluster, Node, SeedMethod
+from generator.environment import Environment
 from generator.errors import HomelabError
 from generator.proxmox.seediso import build_seed_iso, seed_digest
 
@@ -90,16 +90,13 @@ class SshTarget:
     timeout: float = 30.0
 
 
-def default_ssh_target(cluster: Cluster) -> SshTarget:
-    key = os.environ.get("HOMELAB_GEN_SSH_KEY")
+def default_ssh_target(cluster: Cluster, env: Environment) -> SshTarget:
     return SshTarget(
         host=cluster.proxmox.host,
         port=cluster.proxmox.ssh_port,
         user=cluster.proxmox.ssh_user,
-        known_hosts=Path(
-            os.environ.get("HOMELAB_GEN_KNOWN_HOSTS", "~/.ssh/known_hosts")
-        ).expanduser(),
-        key_file=Path(key).expanduser() if key else None,
+        known_hosts=Path(env.known_hosts).expanduser(),
+        key_file=Path(env.ssh_key).expanduser() if env.ssh_key else None,
     )
 
 

@@ -18,7 +18,8 @@ from generator import naming
 from generator.config.model import Cluster
 from generator.proxmox import apply
 from generator.proxmox import plan as planning
-from generator.proxmox.client import Client, PveError
+from generator.proxmox.client import Client
+from generator.proxmox.failures import PveError
 from generator.proxmox.images import Fetch, Source, fetch_https, resolve
 from generator.proxmox.observe import NodeFacts, VMFacts, major_minor, read_node, read_vm
 from generator.proxmox.plan import Action, Kind, Plan, VMPlan

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from generator import naming
 from generator.config.model import Cluster, Node
+from generator.environment import Environment
 from generator.errors import HomelabError
 from generator.status import kubeconfig
 from generator.status.verdict import (
@@ -57,6 +58,7 @@ def open_sources(
     directory: Path,
     *,
     server: str | None = None,
+    env: Environment,
     warn: Callable[[str], None],
     retry: Retry | None = None,
 ) -> Sources:
@@ -65,9 +67,8 @@ def open_sources(
 
     try:
         # A refresh must stay quick: one short retry, then say "unknown" and move on.
-        client = core.connect(
-            cluster, directory, warn=warn, retry=retry or RetryPolicy(attempts=2, base=0.5, cap=1.0)
-        )
+        quick = retry or RetryPolicy(attempts=2, base=0.5, cap=1.0)
+        client = core.connect(cluster, directory, env=env, warn=warn, retry=quick)
     except HomelabError as exc:
         return Sources(cluster, directory, None, pve_error=str(exc), server=server)
     return Sources(cluster, directory, client, server=server)
@@ -131,7 +132,7 @@ def _guest(src: Sources, node: Node, resource: dict[str, Any] | None) -> Guest:
 
 def guests(src: Sources) -> tuple[tuple[Guest, ...], str]:
     """Each node's guest facts, and why they are unknown if Proxmox cannot be asked."""
-    from generator.proxmox.client import PveError, Unreachable
+    from generator.proxmox.failures import PveError, Unreachable
 
     src.unreachable = ""
     if src.client is None:
@@ -153,7 +154,7 @@ def guests(src: Sources) -> tuple[tuple[Guest, ...], str]:
 def _fetch_kubeconfig(src: Sources) -> tuple[dict[str, Any] | None, str]:
     """The admin kubeconfig: the file `kubeconfig` wrote, else K3s's own through the agent."""
     from generator.proxmox import agent
-    from generator.proxmox.client import Unreachable
+    from generator.proxmox.failures import Unreachable
 
     path = kubeconfig_path(src.cluster, src.directory)
     if path.is_file():

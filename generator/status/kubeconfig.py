@@ -12,6 +12,7 @@ from typing import Any
 
 from generator import yamlio
 from generator.config.model import Cluster
+from generator.environment import Environment
 from generator.errors import HomelabError
 from generator.fileio import write_atomic
 
@@ -82,10 +83,9 @@ def dump(config: dict[str, Any]) -> str:
     return yamlio.dump_text(config)
 
 
-def merge_target(environ: dict[str, str] | None = None) -> Path:
+def merge_target(env: Environment) -> Path:
     """Where kubectl would write: the first file in $KUBECONFIG, else ~/.kube/config."""
-    env = os.environ if environ is None else environ
-    listed = [p for p in env.get("KUBECONFIG", "").split(os.pathsep) if p]
+    listed = [p for p in env.kubeconfig.split(os.pathsep) if p]
     return Path(listed[0]).expanduser() if listed else Path("~/.kube/config").expanduser()
 
 
