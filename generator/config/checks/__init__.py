@@ -1,0 +1,37 @@
+"""Meaning checks on a schema-valid cluster.yaml (plain data, defaults filled in).
+
+Each check returns messages shaped `field.path: what is wrong (hint)`, naming every offender.
+One module per topic: cluster (identity, git, datastore), network (ranges and addresses),
+nodes (names, VMIDs, sizes, topology, keys), proxmox, components.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from generator.config.checks import cluster, components, network, nodes, proxmox
+from generator.config.checks.findings import Findings
+
+RULES: tuple[Callable[[dict[str, Any], Findings], None], ...] = (
+    cluster.check_cluster_identity,
+    cluster.check_git,
+    cluster.check_datastore,
+    network.check_pod_networks,
+    network.check_addresses,
+    network.check_unique_addresses,
+    network.check_metallb_range,
+    nodes.check_nodes,
+    nodes.check_topology,
+    nodes.check_ssh_keys,
+    proxmox.check_proxmox,
+    components.check_components,
+)
+
+
+def check(data: dict[str, Any]) -> Findings:
+    """Run every meaning check; data is schema-valid with defaults applied."""
+    found = Findings()
+    for rule in RULES:
+        rule(data, found)
+    return found
