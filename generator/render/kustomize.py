@@ -1,0 +1,43 @@
+"""Building blocks of the Flux tree: object metadata, namespaces, and folders of one object per
+file with the kustomization.yaml that lists them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from generator.render import components as comps
+
+
+def meta(name: str, namespace: str | None = None, **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        out["namespace"] = namespace
+    out.update(extra)
+    return out
+
+
+def kustomization(resources: list[str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": resources,
+    }
+
+
+def namespace(name: str, privileged: bool = False) -> dict[str, Any]:
+    metadata = meta(name)
+    if privileged:
+        metadata["labels"] = dict(comps.PRIVILEGED_LABELS)
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
+
+
+def folder(base: str, objects: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """One object per file, plus the kustomization.yaml listing them in order."""
+    out = {f"{base}/{name}.yaml": [obj] for name, obj in objects.items()}
+    out[f"{base}/kustomization.yaml"] = [kustomization([f"{name}.yaml" for name in objects])]
+    return out
+
+
+def index(base: str, children: list[str]) -> dict[str, list[dict[str, Any]]]:
+    return {f"{base}/kustomization.yaml": [kustomization(children)]} if children else {}
