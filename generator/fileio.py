@@ -1,6 +1,7 @@
 """Reading and writing files, with no knowledge of what they hold: friendly read errors,
-atomic writes. The cluster repo's own state folder is named here, since the secrets store
-(below the repo's other code) keeps its files there too."""
+atomic writes. The cluster repo's own state folder and its files are named here, since the
+secrets store (below the repo's other code) keeps its files there too; the repo's other
+paths (seeds, gitops tree, kubeconfig) are named in generator/naming.py."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from pathlib import Path
 from generator.errors import HomelabError
 
 STATE_DIR = ".homelab-gen"
+SECRETS_FILE = f"{STATE_DIR}/secrets.yaml"  # mode 0600, git-ignored
+DEPLOY_KEY_FILE = f"{STATE_DIR}/deploy-key.pub"  # the public half, for the git host
+RENDERED_FILE = f"{STATE_DIR}/rendered.json"  # what render wrote last: finds orphans
 
 
 def read_text(path: Path, what: str, hint: str) -> str:

@@ -1,4 +1,6 @@
-"""Names and identifiers derived from cluster.yaml that several stages must agree on."""
+"""Names and identifiers derived from cluster.yaml that several stages must agree on: VM
+tags and the ownership line, MACs, and the cluster repo's paths (the `.homelab-gen/` state
+files are named in generator/fileio.py, below the secrets store that keeps them)."""
 
 from __future__ import annotations
 
@@ -69,3 +71,17 @@ def parse_owner(description: str) -> tuple[str, str] | None:
 
 def api_dns_name(cluster: Cluster) -> str:
     return f"api.{cluster.cluster.domain}"
+
+
+# -- the cluster repo's paths, relative to its root -----------------------------------------
+SEED_DIR = "cloud-init"
+
+
+def seed_path(node_name: str, file: str) -> str:
+    """`cloud-init/<node>/<file>`: a rendered seed file, one of SEED_FILES."""
+    return f"{SEED_DIR}/{node_name}/{file}"
+
+
+def kubeconfig_file(cluster: Cluster) -> str:
+    """Where `kubeconfig` writes by default, and where `status` looks first."""
+    return f"{cluster.name}.kubeconfig"

@@ -15,7 +15,6 @@ from pathlib import Path
 from generator import fileio, yamlio
 from generator.errors import ConfigError, HomelabError
 
-STORE = f"{fileio.STATE_DIR}/secrets.yaml"
 GENERATED = ("k3s_token", "grafana_admin_password")
 SUPPLIED = ("git_deploy_key", "git_token", "datastore_password", "dns_api_token", "proxmox_token")
 HEADER = (
@@ -41,7 +40,7 @@ class Secrets:
 
 
 def store_path(directory: Path) -> Path:
-    return directory / STORE
+    return directory / fileio.SECRETS_FILE
 
 
 def generate() -> dict[str, str]:
@@ -68,7 +67,7 @@ def create(directory: Path, deploy_key: bool = False) -> Secrets:
 
 
 def deploy_key_path(directory: Path) -> Path:
-    return directory / fileio.STATE_DIR / "deploy-key.pub"
+    return directory / fileio.DEPLOY_KEY_FILE
 
 
 def generate_deploy_key() -> tuple[str, str]:

@@ -14,12 +14,10 @@ from pathlib import Path
 from generator import secrets
 from generator.config.model import Cluster
 from generator.errors import HomelabError
-from generator.fileio import STATE_DIR, write_atomic
-from generator.naming import SEED_FILES
+from generator.fileio import RENDERED_FILE, write_atomic
+from generator.naming import SEED_DIR, SEED_FILES, seed_path
 from generator.render import render_all
 from generator.render.output import RenderedFile
-
-MANIFEST = f"{STATE_DIR}/rendered.json"
 
 
 class Change(StrEnum):
@@ -72,7 +70,7 @@ def apply(root: Path, rendered: Mapping[str, RenderedFile], changes: list[FileDi
     }
     kept.update({rel: _text_digest(f.text) for rel, f in rendered.items()})
     write_atomic(
-        root / MANIFEST, json.dumps(dict(sorted(kept.items())), indent=1) + "\n", durable=False
+        root / RENDERED_FILE, json.dumps(dict(sorted(kept.items())), indent=1) + "\n", durable=False
     )
 
 
@@ -82,7 +80,7 @@ def _mode(path: Path) -> int:
 
 def _previous(root: Path) -> dict[str, str]:
     try:
-        data = json.loads((root / MANIFEST).read_text())
+        data = json.loads((root / RENDERED_FILE).read_text())
     except (FileNotFoundError, ValueError):
         return {}
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
@@ -108,7 +106,7 @@ class RenderPlan:
 
 
 def seeds_exist(directory: Path) -> bool:
-    return any((directory / "cloud-init").glob("*/user-data"))
+    return any((directory / SEED_DIR).glob("*/user-data"))
 
 
 def needs_deploy_key(cluster: Cluster) -> bool:
@@ -136,10 +134,10 @@ def load_seed_texts(
     """Each node's three seed files as `homelab-gen render` wrote them; refuse stale ones."""
     hint = "run 'homelab-gen render' first"
     missing = [
-        f"cloud-init/{n.name}/{f}"
+        seed_path(n.name, f)
         for n in cluster.nodes
         for f in SEED_FILES
-        if not (directory / "cloud-init" / n.name / f).is_file()
+        if not (directory / seed_path(n.name, f)).is_file()
     ]
     if missing:
         shown = ", ".join(missing[:4]) + (" ..." if len(missing) > 4 else "")
@@ -148,13 +146,13 @@ def load_seed_texts(
         stale = [
             d.path
             for d in plan_render(directory, cluster, create_secrets=False).pending
-            if d.path.startswith("cloud-init/") and d.path.split("/")[-1] in SEED_FILES
+            if d.path.startswith(f"{SEED_DIR}/") and d.path.split("/")[-1] in SEED_FILES
         ]
         if stale:
             raise HomelabError(
                 f"rendered seeds are out of date with cluster.yaml: {', '.join(stale[:4])}", hint
             )
     return {
-        n.name: {f: (directory / "cloud-init" / n.name / f).read_text() for f in SEED_FILES}
+        n.name: {f: (directory / seed_path(n.name, f)).read_text() for f in SEED_FILES}
         for n in cluster.nodes
     }

@@ -20,7 +20,7 @@ from generator.render.output import RenderedFile
 from generator.render.templating import HEADER, render_template
 from generator.secrets import Secrets
 
-SEED_DIR = "cloud-init"
+TEMPLATES = "cloud-init"  # the seed templates' folder (see resources), not the output's
 # Proxmox's limits for a custom cloud-init file and a whole seed.
 MAX_FILE_BYTES = 1024 * 1024
 MAX_SEED_BYTES = 3 * 1024 * 1024
@@ -88,7 +88,7 @@ def render_seeds(cluster: Cluster, secrets: Secrets) -> dict[str, RenderedFile]:
     per_role: dict[str, dict[str, str]] = {}
     for node in cluster.nodes:
         for name, text in _seed_from_role(cluster, secrets, node, per_role).items():
-            out[f"{SEED_DIR}/{node.name}/{name}"] = RenderedFile(text, secret=name == "user-data")
+            out[naming.seed_path(node.name, name)] = RenderedFile(text, secret=name == "user-data")
     return out
 
 
@@ -138,7 +138,7 @@ def check_size(node: Node, seed: dict[str, str]) -> None:
 
 def meta_data(host: Host) -> str:
     data = {"instance-id": host.instance_id, "local-hostname": host.name}
-    return render_template(SEED_DIR, "meta-data.yaml.j2", data=data)
+    return render_template(TEMPLATES, "meta-data.yaml.j2", data=data)
 
 
 def network_data(cluster: Cluster, host: Host) -> dict[str, Any]:
@@ -155,7 +155,7 @@ def network_data(cluster: Cluster, host: Host) -> dict[str, Any]:
 
 
 def network_config(cluster: Cluster, host: Host) -> str:
-    return render_template(SEED_DIR, "network-config.yaml.j2", data=network_data(cluster, host))
+    return render_template(TEMPLATES, "network-config.yaml.j2", data=network_data(cluster, host))
 
 
 def packages(cluster: Cluster) -> list[str]:
@@ -234,4 +234,4 @@ def user_data_dict(cluster: Cluster, secrets: Secrets, node: Node, host: Host) -
 
 def user_data(cluster: Cluster, secrets: Secrets, node: Node, host: Host) -> str:
     data = user_data_dict(cluster, secrets, node, host)
-    return render_template(SEED_DIR, "user-data.yaml.j2", data=data)
+    return render_template(TEMPLATES, "user-data.yaml.j2", data=data)

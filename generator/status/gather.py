@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 def kubeconfig_path(cluster: Cluster, directory: Path) -> Path:
     """Where `kubeconfig` writes by default, and where `status` looks first."""
-    return directory / f"{cluster.name}.kubeconfig"
+    return directory / naming.kubeconfig_file(cluster)
 
 
 @dataclass
