@@ -45,8 +45,8 @@ def place_vms(pve: FakePVE, cluster: Cluster) -> None:
         config.pop("template")
         config.update(
             name=n.name,
-            tags=f"{naming.TOOL_TAG};{naming.cluster_tag(cluster)}",
-            description=f"homelab-gen: cluster={cluster.name} node={n.name}",
+            tags=naming.vm_tags(cluster),
+            description=naming.owner_line(cluster, n),
         )
         pve.state.vms[n.vmid] = Vm(n.vmid, "pve", config, status="running")
 
