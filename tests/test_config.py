@@ -174,7 +174,7 @@ def test_one_component_table() -> None:
     from dataclasses import fields
 
     from generator.config.model import COMPONENT_NAMES, Components
-    from generator.render.components import SPECS
+    from generator.render.charts import SPECS
 
     assert tuple(f.name for f in fields(Components)) == COMPONENT_NAMES
     assert tuple(config._schema()["mapping"]["components"]["mapping"]) == COMPONENT_NAMES

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from generator import yamlio
+from generator.render import charts, k3s
 from generator.render import components as comps
-from generator.render import k3s
 from generator.render.gitops import render_gitops
 from generator.render.output import RenderedFile
 from generator.render.templating import HEADER
@@ -59,7 +59,7 @@ def test_one_object_per_file_except_the_cluster_kustomizations(
 def test_each_controller_folder_has_namespace_repository_release(
     default: dict[str, RenderedFile],
 ) -> None:
-    for spec in comps.SPECS:
+    for spec in charts.SPECS:
         base = f"gitops/infrastructure/controllers/{spec.folder}"
         kinds = [
             one(default, f"{base}/{n}.yaml")["kind"] for n in ("namespace", "repository", "release")
@@ -86,7 +86,7 @@ def test_kustomizations_chain_controllers_configs_apps(default: dict[str, Render
 
 def test_pinned_chart_versions(default: dict[str, RenderedFile]) -> None:
     pinned = {}
-    for spec in comps.SPECS:
+    for spec in charts.SPECS:
         chart = one(default, f"gitops/infrastructure/controllers/{spec.folder}/release.yaml")
         pinned[chart["spec"]["chart"]["spec"]["chart"]] = chart["spec"]["chart"]["spec"]["version"]
     assert pinned == {

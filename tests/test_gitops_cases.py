@@ -16,7 +16,7 @@ import kubernetes_validate
 
 from generator import config, yamlio
 from generator.config.model import COMPONENT_NAMES, Cluster
-from generator.render import components as comps
+from generator.render import charts
 from generator.render.output import RenderedFile
 from tests.conftest import fixture_text
 from tests.upstream import (
@@ -204,5 +204,5 @@ def flux_generated_kustomization(folder: Path) -> None:
     (folder / "kustomization.yaml").write_text(text)
 
 
-def spec_for(name: str) -> comps.Spec:
-    return comps.SPEC_BY_KEY[name]
+def spec_for(name: str) -> charts.Spec:
+    return charts.SPEC_BY_KEY[name]

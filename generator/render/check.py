@@ -11,7 +11,7 @@ from ruamel.yaml.error import YAMLError
 
 from generator import yamlio
 from generator.config.model import COMPONENT_BY_NAME, COMPONENTS, Cluster
-from generator.render import components as comps
+from generator.render import charts
 from generator.render.gitops import FLUX_NAMESPACE, ROOT
 
 KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -210,7 +210,7 @@ def check_flux_kustomizations(directory: Path, docs: list[Doc]) -> list[str]:
 def component_paths(cluster: Cluster) -> dict[str, tuple[str, ...]]:
     """Where each component lives in the tree, enabled or not."""
     out = {}
-    for spec in comps.SPECS:
+    for spec in charts.SPECS:
         paths = [f"{ROOT}/infrastructure/controllers/{spec.folder}"]
         if COMPONENT_BY_NAME[spec.key].configs:
             paths.append(f"{ROOT}/infrastructure/configs/{spec.folder}")

@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from generator.config.model import Cluster
-from generator.render import components as comps
-from generator.render import gitops_apps, gitops_configs
-from generator.render.components import Spec
+from generator.render import charts, gitops_apps, gitops_configs
+from generator.render.charts import Spec
 from generator.render.kustomize import folder, index, meta, namespace
 from generator.render.output import RenderedFile
 from generator.render.templating import render_template
@@ -72,7 +71,7 @@ def helm_release(cluster: Cluster, spec: Spec) -> dict[str, Any]:
             "chart": {
                 "spec": {
                     "chart": spec.chart.name,
-                    "version": comps.chart_version(cluster, spec),
+                    "version": charts.chart_version(cluster, spec),
                     "sourceRef": {
                         "kind": "HelmRepository",
                         "name": spec.chart.repository,
@@ -83,7 +82,7 @@ def helm_release(cluster: Cluster, spec: Spec) -> dict[str, Any]:
             },
             "install": install,
             "upgrade": upgrade,
-            "values": comps.release_values(cluster, spec),
+            "values": charts.release_values(cluster, spec),
         },
     }
 
@@ -91,7 +90,7 @@ def helm_release(cluster: Cluster, spec: Spec) -> dict[str, Any]:
 def controllers(cluster: Cluster) -> dict[str, list[dict[str, Any]]]:
     base = f"{ROOT}/infrastructure/controllers"
     out: dict[str, list[dict[str, Any]]] = {}
-    enabled = comps.enabled_specs(cluster)
+    enabled = charts.enabled_specs(cluster)
     for spec in enabled:
         out.update(
             folder(

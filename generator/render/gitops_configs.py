@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from generator.config.model import Cluster
+from generator.render import charts
 from generator.render import components as comps
 from generator.render.kustomize import folder, index, meta
 
 
 def metallb_configs(cluster: Cluster) -> dict[str, dict[str, Any]]:
-    ns = comps.SPEC_BY_KEY["metallb"].namespace
+    ns = charts.SPEC_BY_KEY["metallb"].namespace
     return {
         "ipaddresspool": {
             "apiVersion": "metallb.io/v1beta1",
@@ -40,7 +41,7 @@ def cluster_issuer(name: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 def selfsigned_chain(cluster: Cluster) -> dict[str, dict[str, Any]]:
     """A self-signed root signs one CA certificate; the CA issuer signs every ingress's."""
-    ns = comps.SPEC_BY_KEY["cert_manager"].namespace
+    ns = charts.SPEC_BY_KEY["cert_manager"].namespace
     return {
         "selfsigned-issuer": cluster_issuer("selfsigned", {"selfSigned": {}}),
         "root-ca": {
