@@ -14,14 +14,12 @@ from urllib.parse import urlsplit
 from generator import yamlio
 from generator.config.model import Cluster
 from generator.errors import HomelabError
-from generator.render.k3s import API_PORT
+from generator.render import kube_vip
 from generator.render.templating import render_template
 from generator.secrets import Secrets
 
 MANIFESTS_DIR = "/var/lib/rancher/k3s/server/manifests"
 
-KUBE_VIP_IMAGE = "ghcr.io/kube-vip/kube-vip"
-KUBE_VIP_VERSION = "v1.0.4"
 FLUX_OPERATOR_CHART = "oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator"
 FLUX_OPERATOR_VERSION = "0.49.0"
 # The operator resolves a semver range from the manifests bundled in its own (pinned) image,
@@ -52,7 +50,7 @@ def first_server_manifests(cluster: Cluster, secrets: Secrets) -> dict[str, str]
     """File name (a valid Kubernetes name) -> text, for the first server's manifests folder."""
     groups: dict[str, list[Manifest]] = {}
     if cluster.network.api_vip is not None:
-        groups["homelab-kube-vip"] = kube_vip(cluster)
+        groups["homelab-kube-vip"] = kube_vip.kube_vip(cluster)
     groups["homelab-flux-operator"] = [flux_operator_chart()]
     groups["homelab-flux-instance"] = [namespace(FLUX_NAMESPACE), flux_instance(cluster)]
     if cluster.cluster.git.private:
@@ -84,123 +82,6 @@ def opaque_secret(name: str, ns: str, data: dict[str, str]) -> Manifest:
         "metadata": {"name": name, "namespace": ns},
         "type": "Opaque",
         "stringData": data,
-    }
-
-
-def _labels() -> dict[str, str]:
-    return {"app.kubernetes.io/name": "kube-vip", "app.kubernetes.io/version": KUBE_VIP_VERSION}
-
-
-def kube_vip(cluster: Cluster) -> list[Manifest]:
-    """RBAC and a control-plane DaemonSet announcing the API VIP by ARP, one leader at a time."""
-    rules = [
-        {"apiGroups": [""], "resources": ["services/status"], "verbs": ["update"]},
-        {
-            "apiGroups": [""],
-            "resources": ["services", "endpoints"],
-            "verbs": ["list", "get", "watch", "update"],
-        },
-        {
-            "apiGroups": [""],
-            "resources": ["nodes"],
-            "verbs": ["list", "get", "watch", "update", "patch"],
-        },
-        {
-            "apiGroups": ["coordination.k8s.io"],
-            "resources": ["leases"],
-            "verbs": ["list", "get", "watch", "update", "create"],
-        },
-        {
-            "apiGroups": ["discovery.k8s.io"],
-            "resources": ["endpointslices"],
-            "verbs": ["list", "get", "watch", "update"],
-        },
-    ]
-    account = {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": {"name": "kube-vip", "namespace": "kube-system"},
-    }
-    role = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRole",
-        "metadata": {"name": "system:kube-vip-role"},
-        "rules": rules,
-    }
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": "system:kube-vip-binding"},
-        "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "ClusterRole",
-            "name": "system:kube-vip-role",
-        },
-        "subjects": [{"kind": "ServiceAccount", "name": "kube-vip", "namespace": "kube-system"}],
-    }
-    return [account, role, binding, kube_vip_daemonset(cluster)]
-
-
-def kube_vip_env(cluster: Cluster) -> list[dict[str, Any]]:
-    # No vip_interface: kube-vip picks the interface of the default route, which is the
-    # only NIC here, whatever name the image gives it.
-    plain = {
-        "address": str(cluster.network.api_vip),
-        "port": str(API_PORT),
-        "vip_arp": "true",
-        "vip_cidr": "32",
-        "cp_enable": "true",
-        "cp_namespace": "kube-system",
-        "svc_enable": "false",  # MetalLB owns Service addresses
-        "vip_leaderelection": "true",
-        "vip_leasename": "plndr-cp-lock",
-        "vip_leaseduration": "5",
-        "vip_renewdeadline": "3",
-        "vip_retryperiod": "1",
-    }
-    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plain.items()]
-    env.append({"name": "vip_nodename", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}})
-    return env
-
-
-def kube_vip_daemonset(cluster: Cluster) -> Manifest:
-    control_plane = {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}
-    pod_spec = {
-        "serviceAccountName": "kube-vip",
-        "hostNetwork": True,
-        "priorityClassName": "system-node-critical",
-        "affinity": {
-            "nodeAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": {
-                    "nodeSelectorTerms": [{"matchExpressions": [control_plane]}]
-                }
-            }
-        },
-        "tolerations": [
-            {"effect": "NoSchedule", "operator": "Exists"},
-            {"effect": "NoExecute", "operator": "Exists"},
-        ],
-        "containers": [
-            {
-                "name": "kube-vip",
-                "image": f"{KUBE_VIP_IMAGE}:{KUBE_VIP_VERSION}",
-                "imagePullPolicy": "IfNotPresent",
-                "args": ["manager"],
-                "env": kube_vip_env(cluster),
-                "securityContext": {
-                    "capabilities": {"add": ["NET_ADMIN", "NET_RAW"], "drop": ["ALL"]}
-                },
-            }
-        ],
-    }
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "DaemonSet",
-        "metadata": {"name": "kube-vip", "namespace": "kube-system", "labels": _labels()},
-        "spec": {
-            "selector": {"matchLabels": {"app.kubernetes.io/name": "kube-vip"}},
-            "template": {"metadata": {"labels": _labels()}, "spec": pod_spec},
-        },
     }
 
 
