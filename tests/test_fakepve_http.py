@@ -191,7 +191,7 @@ def test_an_unknown_path_is_not_implemented(fake: FakePVE) -> None:
         assert "message" not in body
 
 
-def test_parameter_errors_carry_their_map(fake: FakePVE) -> None:
+def test_parameter_errors_carry_their_map(fake: FakePVE, upstream: Path) -> None:
     answer = send(fake, "POST", "nodes/pve/qemu/9000/clone", data={"newid": "50"})
     assert (answer.status_code, answer.reason) == (400, "Parameter verification failed.")
     body = answer.json()
@@ -244,7 +244,12 @@ def test_a_wrong_token_is_refused_without_a_body(fake: FakePVE) -> None:
     ],
 )
 def test_schema_permission_checks(
-    fake: FakePVE, path: str, data: dict[str, str], dropped: tuple[str, str], reason: str
+    fake: FakePVE,
+    upstream: Path,
+    path: str,
+    data: dict[str, str],
+    dropped: tuple[str, str],
+    reason: str,
 ) -> None:
     # RPCEnvironment.pm, exec_api2_perm_check: `perm` names the first missing privilege,
     # `any` names them all, a failed `or` names none.
@@ -260,7 +265,7 @@ def test_schema_permission_checks(
     assert set(fake.state.vms) == {100, 9000}
 
 
-def test_a_grant_on_a_parent_counts_only_where_it_propagates(fake: FakePVE) -> None:
+def test_a_grant_on_a_parent_counts_only_where_it_propagates(fake: FakePVE, upstream: Path) -> None:
     fake.state.permissions["/vms"] = dict.fromkeys(fake.state.permissions["/vms"], 0)
     assert send(fake, "GET", "nodes/pve/qemu/9000/config").status_code == 403
     fake.state.permissions["/vms/9000"] = {"VM.Audit": 0}
@@ -300,7 +305,7 @@ def test_chunked_bodies_are_not_supported(fake: FakePVE) -> None:
     assert status_line == b"HTTP/1.1 501 chunked transfer encoding not supported"
 
 
-def test_json_bodies_are_read(fake: FakePVE) -> None:
+def test_json_bodies_are_read(fake: FakePVE, upstream: Path) -> None:
     # AnyEvent.pm, extract_params: application/json bodies are decoded too.
     payload = json.dumps({"newid": "50"})
     headers = {"Content-Type": "application/json"}
