@@ -202,6 +202,8 @@ def test_a_bug_under_client_call_passes_through(monkeypatch: pytest.MonkeyPatch)
         ("Bad Gateway", {"message": "upstream gone"}, None, "Bad Gateway: upstream gone"),
         ("Parameter verification failed.", {}, {"newid": "invalid format\n"}, None),
         ("no body", None, None, "no body"),
+        # A 401 has no body; proxmoxer then hands over {"errors": b""}: nothing to show.
+        ("Authentication failed!", None, {"errors": b""}, "Authentication failed!"),
     ],
 )
 def test_proxmox_text_prefers_the_bodys_whole_message(

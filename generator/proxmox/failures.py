@@ -162,26 +162,29 @@ def classify(exc: Exception, attempt: Attempt) -> PveError:
 def proxmox_text(reason: str, body: str, errors: Any) -> str:
     """Proxmox's own words: the body's `message` (complete) or else the HTTP reason (its
     first line), then per-parameter `errors`."""
-    message = _body_message(body)
+    data = _body_json(body)
+    message = str(data.get("message") or "").strip()
     text = message if message.startswith(reason.strip()) else reason.strip()
     if message and text != message:
         text = f"{text}: {message}"
-    if isinstance(errors, dict) and errors:
-        text += " " + "; ".join(f"'{k}': {str(v).strip()}" for k, v in errors.items())
-    elif errors:
-        text += f" {errors}"
+    # The body's own `errors` map; proxmoxer's stand-in for a body that is not JSON
+    # ({"errors": b"..."}, e.g. a 401's empty body) says nothing a user can act on.
+    found = data.get("errors") if data else errors
+    if isinstance(found, dict):
+        found = {k: v for k, v in found.items() if isinstance(v, str) and v.strip()}
+        if found:
+            text += " " + "; ".join(f"'{k}': {v.strip()}" for k, v in found.items())
     return text
 
 
-def _body_message(body: str) -> str:
+def _body_json(body: str) -> dict[str, Any]:
     import json
 
     try:
         data = json.loads(body) if body else None
     except ValueError:
-        return ""
-    message = data.get("message") if isinstance(data, dict) else None
-    return str(message).strip() if message else ""
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _http_error(exc: Any, attempt: Attempt) -> PveError:
