@@ -4,12 +4,16 @@ call homelab-gen makes validating clean."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from generator import naming
+from generator.proxmox.images import IMAGES, choose_source
+from generator.proxmox.template import create_params
 from tests.fakepve import schema
+from tests.fakepve.harness import make_cluster
 from tests.pve_endpoints import TABLE
 
 pytestmark = pytest.mark.skipif(
@@ -357,6 +361,12 @@ SEEDS += ",network=local:snippets/homelab-gen-home-k3s-server-1-ab12.network.yam
 SEEDS += ",meta=local:snippets/homelab-gen-home-k3s-server-1-ab12.meta.yaml"
 DESCRIPTION = "homelab-gen: cluster=home node=k3s-server-1\nManaged by homelab-gen."
 UPID = "UPID:pve:0000C0DE:00ABCDEF:65A1B2C3:qmclone:9000:root@pam!homelab-gen:"
+TEMPLATE_CLUSTER = make_cluster(None)
+TEMPLATE_SOURCES = [
+    (replace(source, machine=machine), source.filename)
+    for source in (choose_source(key, None, False)[0] for key in IMAGES)
+    for machine in ("pc", "q35")
+]
 SENT: dict[tuple[str, str], list[dict[str, str]]] = {
     ("GET", "/version"): [{}],
     ("GET", "/access/permissions"): [{}],
@@ -394,29 +404,10 @@ SENT: dict[tuple[str, str], list[dict[str, str]]] = {
     ],
     ("GET", "/nodes/{node}/qemu/{vmid}/config"): [{**VM, "current": "1"}],
     ("GET", "/nodes/{node}/qemu/{vmid}/status/current"): [VM],
+    # What `homelab-gen template` sends for every image it offers, on pc and on q35.
     ("POST", "/nodes/{node}/qemu"): [
-        {
-            "node": "pve",
-            "vmid": "9000",
-            "name": "homelab-gen-debian-12",
-            "ostype": "l26",
-            "machine": machine,
-            "cpu": "x86-64-v2-AES",
-            "cores": "2",
-            "memory": "2048",
-            "agent": "1",
-            "serial0": "socket",
-            "vga": "serial0",
-            "scsihw": "virtio-scsi-single",
-            "scsi0": "local-lvm:0,import-from=local:import/debian-12-generic-amd64.qcow2,"
-            "discard=on,iothread=1",
-            seed: "local-lvm:cloudinit",
-            "boot": "order=scsi0",
-            "net0": "virtio,bridge=vmbr0",
-            "tags": "homelab-gen;template;debian-12",
-            "description": DESCRIPTION,
-        }
-        for machine, seed in (("pc", "ide2"), ("q35", "scsi1"))
+        {"node": "pve", **create_params(TEMPLATE_CLUSTER, source, f"local:import/{name}")}
+        for source, name in TEMPLATE_SOURCES
     ],
     ("POST", "/nodes/{node}/qemu/{vmid}/template"): [{"node": "pve", "vmid": "9000"}],
     ("POST", "/nodes/{node}/qemu/{vmid}/clone"): [
