@@ -18,49 +18,22 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests import clusters  # noqa: E402  (the repo root is on the path only from here)
+
 SIZES = (50, 500)
 SERVERS = 3
 
-HEAD = """cluster:
-  name: bench
-  domain: lab.example.com
-  k3s_version: v1.33.4+k3s1
-  git: {url: https://github.com/me/home-ops.git, branch: main}
-network:
-  cidr: 10.0.0.0/16
-  gateway: 10.0.0.1
-  dns: [10.0.0.1]
-  api_vip: 10.0.0.10
-  metallb_range: 10.0.200.1-10.0.200.50
-proxmox:
-  host: pve.lan
-  node: pve
-  token_id: homelab@pve!homelab-gen
-  template_vmid: 9000
-  storage: local-lvm
-  seed_storage: local
-  bridge: vmbr0
-ssh_authorized_keys:
-  - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAII7tshdsZD2OU1rjX12scHqjTAsi44867YKtIm1yhDpf me@laptop
-components: {traefik: true, metallb: true, longhorn: true, monitoring: true, cert_manager: true}
-nodes:
-"""
-
-
-def agent_ip(index: int) -> str:
-    return f"10.0.{10 + index // 250}.{index % 250 + 1}"
-
 
 def cluster_yaml(agents: int) -> str:
-    lines = [
-        f"  - {{name: server-{i}, role: server, vmid: {200 + i}, ip: 10.0.1.{i}}}"
-        for i in range(1, SERVERS + 1)
-    ]
-    lines += [
-        f"  - {{name: agent-{i}, role: agent, vmid: {1000 + i}, ip: {agent_ip(i)}}}"
-        for i in range(agents)
-    ]
-    return HEAD + "\n".join(lines) + "\n"
+    data = clusters.cluster_data(
+        clusters.wide_nodes(SERVERS, agents),
+        clusters.wide_network(SERVERS),
+        cluster={"name": "bench"},
+        components=clusters.EVERY_COMPONENT,
+    )
+    return clusters.text_of(data)
 
 
 def prepare(agents: int, root: Path) -> Path:

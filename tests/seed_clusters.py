@@ -8,6 +8,7 @@ from typing import Any
 from generator import config, yamlio
 from generator.config.model import Cluster
 from generator.secrets import Secrets
+from tests import clusters
 from tests.conftest import fixture_text
 
 GOLDEN_FIXTURES = ("seeds-ha", "seeds-single")
@@ -43,24 +44,9 @@ def fixture_cluster(name: str) -> Cluster:
 def sized(servers: int, agents: int, **cluster_keys: Any) -> Cluster:
     """The HA fixture grown (or shrunk) to N servers and M agents on a /16."""
     data = fixture_data("seeds-ha")
-    data["network"].update(
-        cidr="10.0.0.0/16", metallb_range="10.0.200.1-10.0.200.50", api_vip="10.0.0.10"
-    )
-    if servers == 1:
-        del data["network"]["api_vip"]
+    data["network"] = {**clusters.wide_network(servers), "dns": data["network"]["dns"]}
     data["cluster"].update(cluster_keys)
-    data["nodes"] = [
-        {"name": f"server-{i}", "role": "server", "vmid": 200 + i, "ip": f"10.0.1.{i}"}
-        for i in range(1, servers + 1)
-    ] + [
-        {
-            "name": f"agent-{i}",
-            "role": "agent",
-            "vmid": 1000 + i,
-            "ip": f"10.0.{10 + i // 250}.{i % 250 + 1}",
-        }
-        for i in range(agents)
-    ]
+    data["nodes"] = clusters.wide_nodes(servers, agents)
     return cluster_from(data)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,66 +11,34 @@ from generator.config.model import Cluster
 from generator.naming import SEED_FILES
 from generator.proxmox import apply, core
 from generator.proxmox.client import Client, Retry
+from tests import clusters
 from tests.fakepve.server import FakePVE
 from tests.fakepve.state import TOKEN_ID
 
-SSH_KEY = (
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHd7vU0dXXv0m5ZbQm1Zk9a7R1L3r6d8Kq0mC5tHf0kQ me@laptop"
-)
 FAST_RETRY = Retry(attempts=6, base=0.01, cap=0.05, task_poll=0.005, task_poll_cap=0.02)
 
 
 def cluster_yaml(
     fake: FakePVE | None, servers: int = 1, agents: int = 0, name: str = "home", **proxmox: Any
 ) -> str:
-    pve = {
+    """A lab whose Proxmox is the fake (or, without one, an address the caller names)."""
+    pve: dict[str, Any] = {
         "host": "127.0.0.1",
         "port": fake.port if fake else 8006,
-        "node": "pve",
         "token_id": TOKEN_ID,
         "verify_tls": True,
-        "template_vmid": 9000,
-        "storage": "local-lvm",
-        "seed_storage": "local",
         "seed_method": "iso",
-        "bridge": "vmbr0",
     }
     if fake and proxmox.get("verify_tls", True):
         pve["ca_file"] = str(fake.tls.ca_file)
     pve.update(proxmox)
-    nodes = [
-        f"  - {{name: k3s-server-{i}, role: server, vmid: {200 + i}, ip: 10.0.0.{10 + i},"
-        " cores: 2, memory: 4096, disk: 32}"
-        for i in range(1, servers + 1)
-    ] + [
-        f"  - {{name: k3s-agent-{i}, role: agent, vmid: {300 + i}, ip: 10.0.0.{100 + i},"
-        " cores: 2, memory: 2048, disk: 20}"
-        for i in range(1, agents + 1)
-    ]
-    vip = "  api_vip: 10.0.0.5\n" if servers >= 3 else ""
-    pve_lines = "\n".join(f"  {k}: {v}" for k, v in pve.items())
-    return (
-        textwrap.dedent(
-            f"""\
-            cluster:
-              name: {name}
-              domain: lab.example.com
-              k3s_version: v1.33.4+k3s1
-              git: {{url: https://github.com/me/home-ops.git, branch: main}}
-            network:
-              cidr: 10.0.0.0/24
-              gateway: 10.0.0.1
-              dns: [10.0.0.1]
-            """
-        )
-        + vip
-        + "  metallb_range: 10.0.0.200-10.0.0.250\nproxmox:\n"
-        + pve_lines
-        + f"\nssh_authorized_keys: [{SSH_KEY}]\n"
-        + "nodes:\n"
-        + "\n".join(nodes)
-        + "\n"
+    data = clusters.cluster_data(
+        clusters.small_nodes(servers, agents, sized=True),
+        clusters.small_network(servers),
+        cluster={"name": name},
+        proxmox=pve,
     )
+    return clusters.text_of(data)
 
 
 def make_cluster(fake: FakePVE | None, servers: int = 1, agents: int = 0, **kw: Any) -> Cluster:

@@ -9,39 +9,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generator import config, naming
+from generator import naming
 from generator.config.model import Cluster, Node
 from generator.secrets import Secrets
+from tests import clusters
 
-CLUSTER_YAML = """\
-cluster:
-  name: qemu
-  domain: lab.test
-  k3s_version: v1.33.4+k3s1
-  git: {url: https://git.lab.test/me/home-ops.git, branch: main}
-network:
-  cidr: 10.0.2.0/24
-  gateway: 10.0.2.2
-  dns: [10.0.2.3]
-  api_vip: 10.0.2.10
-  metallb_range: 10.0.2.200-10.0.2.220
-proxmox:
-  host: pve.lab.test
-  node: pve
-  token_id: homelab@pve!homelab-gen
-  template_vmid: 9000
-  storage: local-lvm
-  seed_storage: local
-  bridge: vmbr0
-ssh_authorized_keys:
-  - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHd7vU0dXXv0m5ZbQm1Zk9a7R1L3r6d8Kq0mC5tHf0kQ qemu@test
-nodes:
-  - {name: server-1, role: server, vmid: 301, ip: 10.0.2.15}
-  - {name: server-2, role: server, vmid: 302, ip: 10.0.2.16}
-  - {name: server-3, role: server, vmid: 303, ip: 10.0.2.17}
-  - {name: agent-1, role: agent, vmid: 311, ip: 10.0.2.18}
-components: {traefik: true, metallb: true, longhorn: true, monitoring: true, cert_manager: true}
-"""
+QEMU_NETWORK = {
+    "cidr": "10.0.2.0/24",
+    "gateway": "10.0.2.2",
+    "dns": ["10.0.2.3"],
+    "api_vip": "10.0.2.10",
+    "metallb_range": "10.0.2.200-10.0.2.220",
+}
+QEMU_NODES = [
+    {"name": "server-1", "role": "server", "vmid": 301, "ip": "10.0.2.15"},
+    {"name": "server-2", "role": "server", "vmid": 302, "ip": "10.0.2.16"},
+    {"name": "server-3", "role": "server", "vmid": 303, "ip": "10.0.2.17"},
+    {"name": "agent-1", "role": "agent", "vmid": 311, "ip": "10.0.2.18"},
+]
+CLUSTER = clusters.cluster_data(
+    QEMU_NODES,
+    QEMU_NETWORK,
+    cluster={
+        "name": "qemu",
+        "domain": "lab.test",
+        "git": {"url": "https://git.lab.test/me/home-ops.git", "branch": "main"},
+    },
+    proxmox={"host": "pve.lab.test"},
+    components=clusters.EVERY_COMPONENT,
+    ssh_keys=[clusters.SSH_KEY.replace("me@laptop", "qemu@test")],
+)
 
 # Test-only values; nothing real is guarded by them.
 SECRETS = Secrets(k3s_token="qemu-test-token-0c9d2e7b", grafana_admin_password="qemu-test-pw")
@@ -61,7 +58,7 @@ class Target:
 
 
 def qemu_cluster() -> Cluster:
-    return config.parse(CLUSTER_YAML, source="qemu test cluster.yaml").cluster
+    return clusters.build(CLUSTER, source="qemu test cluster.yaml")
 
 
 def target(node_name: str) -> Target:
