@@ -12,7 +12,8 @@ from ruamel.yaml.error import YAMLError
 from generator import yamlio
 from generator.config.model import COMPONENT_BY_NAME, COMPONENTS, Cluster
 from generator.render import charts
-from generator.render.gitops import FLUX_NAMESPACE, ROOT
+from generator.render.gitops import FLUX_NAMESPACE
+from generator.render.layout import APPS_DIR, CONFIGS_DIR, CONTROLLERS_DIR, GITOPS
 
 KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 FLUX_KUSTOMIZATION = ("kustomize.toolkit.fluxcd.io", "Kustomization")
@@ -44,14 +45,14 @@ class Doc:
 
 
 def is_rendered(directory: Path) -> bool:
-    return (directory / ROOT).is_dir()
+    return (directory / GITOPS).is_dir()
 
 
 def check_tree(directory: Path, cluster: Cluster) -> list[str]:
     """Problems as `path: what is wrong (hint)`; [] when the tree is consistent."""
-    root = directory / ROOT
+    root = directory / GITOPS
     if not root.is_dir():
-        return [f"{ROOT}/: not rendered yet ({RERENDER})"]
+        return [f"{GITOPS}/: not rendered yet ({RERENDER})"]
     problems: list[str] = []
     docs = list(_read_all(directory, root, problems))
     problems += check_kustomize_lists(directory, docs)
@@ -211,13 +212,13 @@ def component_paths(cluster: Cluster) -> dict[str, tuple[str, ...]]:
     """Where each component lives in the tree, enabled or not."""
     out = {}
     for spec in charts.SPECS:
-        paths = [f"{ROOT}/infrastructure/controllers/{spec.folder}"]
+        paths = [f"{CONTROLLERS_DIR}/{spec.folder}"]
         if COMPONENT_BY_NAME[spec.key].configs:
-            paths.append(f"{ROOT}/infrastructure/configs/{spec.folder}")
+            paths.append(f"{CONFIGS_DIR}/{spec.folder}")
         out[spec.key] = tuple(paths)
     for info in COMPONENTS:
         if info.app:
-            out[info.name] = (f"{ROOT}/apps/{info.name}",)
+            out[info.name] = (f"{APPS_DIR}/{info.name}",)
     return out
 
 

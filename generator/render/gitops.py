@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from generator.config.model import Cluster
-from generator.render import charts, gitops_apps, gitops_configs
+from generator.render import charts, gitops_apps, gitops_configs, layout
 from generator.render.charts import Spec
 from generator.render.kustomize import folder, index, meta, namespace
 from generator.render.output import RenderedFile
 from generator.render.templating import render_template
 
-ROOT = "gitops"
+TEMPLATES = "gitops"  # the tree templates' folder (see resources), not the output's
 FLUX_NAMESPACE = "flux-system"
 FLUX_SOURCE = {"kind": "GitRepository", "name": "flux-system"}  # made by the FluxInstance
 CONTROLLERS = "infra-controllers"
@@ -28,16 +28,17 @@ APPS = "apps"
 def render_gitops(cluster: Cluster) -> dict[str, RenderedFile]:
     files: dict[str, list[dict[str, Any]]] = {}
     files.update(controllers(cluster))
-    files.update(gitops_configs.configs(cluster, f"{ROOT}/infrastructure/configs"))
-    files.update(gitops_apps.apps(cluster, f"{ROOT}/apps"))
+    files.update(gitops_configs.configs(cluster, layout.CONFIGS_DIR))
+    files.update(gitops_apps.apps(cluster, layout.APPS_DIR))
     files.update(cluster_kustomizations(cluster, files))
     out = {path: RenderedFile(emit(docs)) for path, docs in sorted(files.items())}
-    out[f"{ROOT}/apps/README.md"] = RenderedFile(render_template(ROOT, "apps-README.md.j2"))
+    readme = render_template(TEMPLATES, "apps-README.md.j2")
+    out[f"{layout.APPS_DIR}/README.md"] = RenderedFile(readme)
     return out
 
 
 def emit(documents: list[dict[str, Any]]) -> str:
-    return render_template(ROOT, "object.yaml.j2", documents=documents)
+    return render_template(TEMPLATES, "object.yaml.j2", documents=documents)
 
 
 # --- infrastructure/controllers --------------------------------------------------------------
@@ -88,7 +89,7 @@ def helm_release(cluster: Cluster, spec: Spec) -> dict[str, Any]:
 
 
 def controllers(cluster: Cluster) -> dict[str, list[dict[str, Any]]]:
-    base = f"{ROOT}/infrastructure/controllers"
+    base = layout.CONTROLLERS_DIR
     out: dict[str, list[dict[str, Any]]] = {}
     enabled = charts.enabled_specs(cluster)
     for spec in enabled:
@@ -138,15 +139,15 @@ def cluster_kustomizations(
     cluster: Cluster, files: dict[str, list[dict[str, Any]]]
 ) -> dict[str, list[dict[str, Any]]]:
     """controllers -> configs -> apps, each step only if its folder has anything in it."""
-    base = f"{ROOT}/clusters/{cluster.name}"
+    base = layout.flux_cluster_dir(cluster.name)
     infra: list[dict[str, Any]] = []
     last: str | None = None
-    for name, sub, timeout in ((CONTROLLERS, "controllers", "15m"), (CONFIGS, "configs", "5m")):
-        path = f"{ROOT}/infrastructure/{sub}"
+    steps = ((CONTROLLERS, layout.CONTROLLERS_DIR, "15m"), (CONFIGS, layout.CONFIGS_DIR, "5m"))
+    for name, path, timeout in steps:
         if f"{path}/kustomization.yaml" in files:
             infra.append(flux_kustomization(name, path, last, timeout))
             last = name
-    out = {f"{base}/apps.yaml": [flux_kustomization(APPS, f"{ROOT}/apps", last, "5m")]}
+    out = {f"{base}/apps.yaml": [flux_kustomization(APPS, layout.APPS_DIR, last, "5m")]}
     if infra:
         out[f"{base}/infrastructure.yaml"] = infra
     return out

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from generator import yamlio
 from generator.config.model import Cluster
 from generator.errors import HomelabError
-from generator.render import kube_vip
+from generator.render import kube_vip, layout
 from generator.render.templating import render_template
 from generator.secrets import Secrets
 
@@ -119,7 +119,7 @@ def flux_instance(cluster: Cluster) -> Manifest:
         "kind": "GitRepository",
         "url": flux_git_url(git.url),
         "ref": f"refs/heads/{git.branch}",
-        "path": f"gitops/clusters/{cluster.name}",
+        "path": layout.flux_cluster_dir(cluster.name),
     }
     if git.private:
         sync["pullSecret"] = GIT_SECRET

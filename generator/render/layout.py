@@ -1,0 +1,13 @@
+"""Where the gitops/ tree's folders are in the cluster repo; the seeds' folder is in naming."""
+
+from __future__ import annotations
+
+GITOPS = "gitops"
+CONTROLLERS_DIR = f"{GITOPS}/infrastructure/controllers"
+CONFIGS_DIR = f"{GITOPS}/infrastructure/configs"
+APPS_DIR = f"{GITOPS}/apps"
+
+
+def flux_cluster_dir(cluster_name: str) -> str:
+    """The folder the FluxInstance syncs: the Kustomizations that apply everything else."""
+    return f"{GITOPS}/clusters/{cluster_name}"
