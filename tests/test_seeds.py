@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from generator import naming, yamlio
-from generator.config.model import Cluster
+from generator.config.model import COMPONENT_NAMES, COMPONENTS, Cluster
 from generator.errors import HomelabError
 from generator.proxmox import seediso
 from generator.render import render_all
@@ -205,37 +205,64 @@ def test_a_single_server_with_a_vip_still_gets_kube_vip() -> None:
     assert f"{MANIFESTS_DIR}/homelab-kube-vip.yaml" not in no_vip
 
 
-def test_disable_follows_the_components() -> None:
-    assert configs_of(fixture_cluster("seeds-ha"))["k3s-server-1"]["disable"] == [
-        "traefik",
-        "servicelb",
-    ]
-    assert configs_of(fixture_cluster("seeds-single"))["tiny-1"]["disable"] == ["traefik"]
+def test_bundled_addons_are_always_disabled_flux_owns_ingress_and_load_balancers() -> None:
+    for name in ("seeds-ha", "seeds-single"):
+        cluster = fixture_cluster(name)
+        configs = configs_of(cluster)
+        for node in cluster.nodes:
+            if node.is_server:
+                assert configs[node.name]["disable"] == ["traefik", "servicelb"], node.name
     data = fixture_data("seeds-single")
-    data["components"].update(traefik=False, whoami=False)
-    assert "disable" not in configs_of(cluster_from(data))["tiny-1"]
+    data["components"].update(traefik=False, whoami=False, metallb=False)
+    assert configs_of(cluster_from(data))["tiny-1"]["disable"] == ["traefik", "servicelb"]
 
 
-def test_monitoring_exposes_metrics_on_every_node_and_control_plane_on_servers() -> None:
-    configs = configs_of(sized(3, 1))
-    assert configs["server-2"]["etcd-expose-metrics"] is True
-    assert configs["server-2"]["kube-scheduler-arg"] == ["bind-address=0.0.0.0"]
-    assert configs["agent-0"]["kube-proxy-arg"] == ["metrics-bind-address=0.0.0.0"]
-    assert "etcd-expose-metrics" not in configs["agent-0"]
-    off = configs_of(fixture_cluster("seeds-single"))
-    assert not any("metrics" in str(c) for c in off.values())
+def test_metrics_are_bound_on_every_node_and_control_plane_on_servers() -> None:
+    for cluster in (sized(3, 1), fixture_cluster("seeds-single")):
+        configs = configs_of(cluster)
+        for node in cluster.nodes:
+            config = configs[node.name]
+            assert config["kube-proxy-arg"] == ["metrics-bind-address=0.0.0.0"], node.name
+            if node.is_server:
+                assert config["etcd-expose-metrics"] is True, node.name
+                assert config["kube-scheduler-arg"] == ["bind-address=0.0.0.0"], node.name
+                assert config["kube-controller-manager-arg"] == ["bind-address=0.0.0.0"]
+            else:
+                assert "etcd-expose-metrics" not in config, node.name
 
 
-def test_longhorn_extras_only_with_longhorn() -> None:
-    on = user_data(seeds_of(fixture_cluster("seeds-ha"))["k3s-agent-1"])
-    assert {"open-iscsi", "nfs-common"} <= set(on["packages"])
-    assert "systemctl enable --now iscsid" in on["runcmd"]
-    blacklist = next(f for f in on["write_files"] if "multipath" in f["path"])
-    assert 'devnode "^sd[a-z0-9]+"' in blacklist["content"]
-    off = user_data(seeds_of(fixture_cluster("seeds-single"))["tiny-2"])
-    assert not {"open-iscsi", "nfs-common"} & set(off["packages"])
-    assert not any("multipath" in f["path"] for f in off["write_files"])
-    assert not any("iscsid" in c for c in off["runcmd"])
+def test_longhorns_prerequisites_are_on_every_node() -> None:
+    for name, cluster in (("seeds-ha", "k3s-agent-1"), ("seeds-single", "tiny-2")):
+        seed = user_data(seeds_of(fixture_cluster(name))[cluster])
+        assert {"open-iscsi", "nfs-common"} <= set(seed["packages"]), name
+        assert "systemctl enable --now iscsid" in seed["runcmd"], name
+        reconfigure = [c for c in seed["runcmd"] if "multipathd reconfigure" in c]
+        assert reconfigure == [
+            "if systemctl is-active --quiet multipathd; then multipathd reconfigure; fi"
+        ]
+        blacklist = next(f for f in seed["write_files"] if "multipath" in f["path"])
+        assert 'devnode "^sd[a-z0-9]+"' in blacklist["content"]
+
+
+def without_manifests(seed: dict[str, str]) -> dict[str, Any]:
+    """A seed less the first server's manifests folder (Kubernetes objects, not node settings)."""
+    data = user_data(seed)
+    data["write_files"] = [
+        f for f in data["write_files"] if not f["path"].startswith(f"{MANIFESTS_DIR}/")
+    ]
+    return {**seed, "user-data": data}
+
+
+@pytest.mark.parametrize("component", COMPONENT_NAMES)
+def test_switching_a_component_leaves_every_nodes_settings_alone(component: str) -> None:
+    """cloud-init never runs again, so nothing a component needs may wait for its switch."""
+    data = fixture_data("seeds-ha")
+    data["components"] = {name: True for name in COMPONENT_NAMES}
+    every = {n: without_manifests(s) for n, s in seeds_of(cluster_from(data)).items()}
+    dependents = [c.name for c in COMPONENTS if component in c.needs]
+    data["components"].update({name: False for name in (component, *dependents)})
+    switched = {n: without_manifests(s) for n, s in seeds_of(cluster_from(data)).items()}
+    assert switched == every
 
 
 def test_host_login_and_packages() -> None:

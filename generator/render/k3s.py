@@ -28,7 +28,8 @@ INSTALLED_MARKER = "/var/lib/homelab-gen/k3s-installed"
 # K3s runs every control-plane component in one process, so kube-prometheus-stack's default
 # targets (pods on localhost) are dead; we bind the metrics listeners on the node instead and
 # point the chart's endpoint lists at the servers.
-# K3s server config keys -> values, added on servers when monitoring is on.
+# K3s server config keys -> values, on every server whether monitoring is on or not: cloud-init
+# never runs again, so a flag that waited for the switch would never reach a running node.
 SERVER_METRICS_CONFIG: dict[str, object] = {
     "etcd-expose-metrics": True,
     "kube-controller-manager-arg": ["bind-address=0.0.0.0"],
@@ -54,14 +55,9 @@ def tls_sans(cluster: Cluster) -> list[str]:
     return [str(cluster.api_host), naming.api_dns_name(cluster)]
 
 
-def disabled_addons(cluster: Cluster) -> list[str]:
-    """K3s's bundled copies step aside for the ones Flux installs."""
-    comps = cluster.components
-    return [
-        name
-        for name, on in (("traefik", comps.traefik.enabled), ("servicelb", comps.metallb.enabled))
-        if on
-    ]
+# K3s's bundled copies always step aside: Flux owns ingress and load balancers, and K3s reads
+# `disable` only when it starts, so it could not follow a component switched on later.
+DISABLED_ADDONS = ("traefik", "servicelb")
 
 
 def datastore_url(cluster: Cluster, secrets: Secrets) -> str | None:
@@ -96,14 +92,11 @@ def server_wide_settings(cluster: Cluster, secrets: Secrets) -> dict[str, Any]:
         "service-cidr": str(info.service_cidr),
         "flannel-backend": info.flannel_backend,
     }
-    disable = disabled_addons(cluster)
-    if disable:
-        settings["disable"] = disable
+    settings["disable"] = list(DISABLED_ADDONS)
     endpoint = datastore_url(cluster, secrets)
     if endpoint is not None:
         settings["datastore-endpoint"] = endpoint
-    if cluster.components.monitoring.enabled:
-        settings.update(SERVER_METRICS_CONFIG)
+    settings.update(SERVER_METRICS_CONFIG)
     return settings
 
 
@@ -133,8 +126,7 @@ def k3s_config(
     config["node-ip"] = str(node.ip) if node_ip is None else node_ip
     if node.is_server:
         config.update(server_wide_settings(cluster, secrets))
-    if cluster.components.monitoring.enabled:
-        config.update(NODE_METRICS_CONFIG)
+    config.update(NODE_METRICS_CONFIG)
     return config
 
 

@@ -33,6 +33,7 @@ blacklist {{
     devnode "^sd[a-z0-9]+"
 }}
 """
+MULTIPATH_RECONFIGURE = "if systemctl is-active --quiet multipathd; then multipathd reconfigure; fi"
 
 
 @dataclass(frozen=True)
@@ -159,10 +160,9 @@ def network_config(cluster: Cluster, host: Host) -> str:
 
 
 def packages(cluster: Cluster) -> list[str]:
-    found = ["qemu-guest-agent", "curl", "ca-certificates"]
-    if cluster.components.longhorn.enabled:
-        found += ["open-iscsi", "nfs-common"]
-    return found
+    # Longhorn's prerequisites are on every node whatever the switch says, so turning Longhorn
+    # on later is a commit that Flux completes alone (cloud-init never runs again).
+    return ["qemu-guest-agent", "curl", "ca-certificates", "open-iscsi", "nfs-common"]
 
 
 def write_file(path: str, content: str, permissions: str) -> dict[str, str]:
@@ -189,10 +189,12 @@ def run_commands(cluster: Cluster) -> list[str]:
     """Start services without waiting: the install unit retries on its own until K3s is in."""
     # qemu-guest-agent's unit is static (udev starts it when the virtio port appears), so it
     # can only be started, not enabled; starting it again is harmless.
-    commands = ["systemctl start qemu-guest-agent"]
-    if cluster.components.longhorn.enabled:
-        commands.append("systemctl enable --now iscsid")
-    commands += [
+    commands = [
+        "systemctl start qemu-guest-agent",
+        "systemctl enable --now iscsid",
+        # multipathd may already have claimed disks before write_files ran; images without it
+        # need nothing.
+        MULTIPATH_RECONFIGURE,
         "systemctl daemon-reload",
         f"systemctl enable {k3s.INSTALL_UNIT}",
         f"systemctl start --no-block {k3s.INSTALL_UNIT}",
@@ -212,8 +214,7 @@ def login_user(cluster: Cluster) -> dict[str, Any]:
 
 def user_data_dict(cluster: Cluster, secrets: Secrets, node: Node, host: Host) -> dict[str, Any]:
     files = k3s_files(cluster, secrets, node, host)
-    if cluster.components.longhorn.enabled:
-        files.append(write_file(MULTIPATH_BLACKLIST_PATH, MULTIPATH_BLACKLIST, "0644"))
+    files.append(write_file(MULTIPATH_BLACKLIST_PATH, MULTIPATH_BLACKLIST, "0644"))
     return {
         "hostname": host.name,
         "fqdn": host.fqdn,
