@@ -29,6 +29,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "gitrepo",
             "resources",
             "secrets",
+            "sops",
             "yamlio",
         }
     ),
