@@ -91,8 +91,8 @@ class _Terminal(io.StringIO):
 
 
 def test_terminal_gets_a_rich_table_and_live_progress() -> None:
+    from generator.proxmox.actions import Action, Plan, VMPlan
     from generator.proxmox.apply import Event
-    from generator.proxmox.plan import Action, Plan, VMPlan
     from generator.proxmox.view import print_plan, progress
 
     plan = Plan((VMPlan("k3s-server-1", 201, (Action("start", 201, "pve"),), "update"),))

@@ -10,13 +10,9 @@ import pytest
 from generator import naming
 from generator.config.model import Cluster
 from generator.proxmox.observe import NodeFacts, Observed, StorageFacts, VMFacts
-from generator.proxmox.plan import (
-    config_changes,
-    desired_config,
-    has_privilege,
-    make_plan,
-    seed_slot,
-)
+from generator.proxmox.plan import desired_config, make_plan, seed_slot
+from generator.proxmox.preflight import has_privilege
+from generator.proxmox.pveconfig import config_changes
 from generator.proxmox.seeds import SeedRef, seed_ref
 from tests.fakepve.harness import make_cluster, seed_texts
 from tests.fakepve.state import full_permissions, template_config

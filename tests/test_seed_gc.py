@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from generator.config.model import Cluster
+from generator.proxmox.actions import Plan
 from generator.proxmox.observe import NodeFacts, Observed, StorageFacts, VMFacts
-from generator.proxmox.plan import Plan, desired_config, make_plan
+from generator.proxmox.plan import desired_config, make_plan
 from generator.proxmox.seeds import SeedRef, seed_ref
 from generator.proxmox.view import print_plan
 from tests.fakepve import FakePVE, Fault, Vm, running_fake

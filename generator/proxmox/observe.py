@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from generator import naming
-from generator.config.model import Cluster, SeedMethod
+from generator.config.model import Cluster, Node, SeedMethod
 from generator.proxmox.client import Client
 from generator.proxmox.failures import PveError, Unreachable
+from generator.proxmox.pveconfig import boot_disk, volids_in
 from generator.proxmox.seeds import is_seed_of
-
-DISK_KEY = re.compile(r"^(scsi|virtio|sata|ide)\d+$")
 
 
 @dataclass(frozen=True)
@@ -34,36 +32,6 @@ class NodeFacts:
     storages: dict[str, StorageFacts] = field(hash=False)
     bridges: frozenset[str]
     memory_free: int | None  # None when the token may not read node status (Sys.Audit)
-
-
-def disk_size(value: str) -> int:
-    """Bytes in a drive string's `size=` option (0 when absent)."""
-    found = re.search(r"size=(\d+(?:\.\d+)?)([KMGT]?)", value)
-    if not found:
-        return 0
-    scale = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}[found[2]]
-    return int(float(found[1]) * scale)
-
-
-def boot_disk(config: dict[str, str]) -> str | None:
-    """The first real disk (not a CD-ROM, not the cloud-init drive), by bus preference."""
-    disks = [k for k in config if DISK_KEY.match(k)]
-    real = [k for k in disks if "media=cdrom" not in config[k] and "cloudinit" not in config[k]]
-    order = {"scsi": 0, "virtio": 1, "sata": 2, "ide": 3}
-    real.sort(key=lambda k: (order[re.sub(r"\d+", "", k)], int(re.sub(r"\D", "", k))))
-    return real[0] if real else None
-
-
-def cloudinit_slot(config: dict[str, str]) -> str | None:
-    return next((k for k, v in config.items() if DISK_KEY.match(k) and "cloudinit" in v), None)
-
-
-def volids_in(config: Mapping[str, str]) -> frozenset[str]:
-    """Every volume a VM config points at through a drive or `cicustom`."""
-    volids = {v.split(",", 1)[0] for k, v in config.items() if DISK_KEY.match(k)}
-    for part in config.get("cicustom", "").split(","):
-        volids.add(part.partition("=")[2])
-    return frozenset(v for v in volids if ":" in v)
 
 
 @dataclass(frozen=True)
@@ -159,8 +127,14 @@ class Observed:
         return replace(self, seeds={**self.seeds, node: volids})
 
 
+def pve_node_of(cluster: Cluster, node: Node) -> str:
+    """The Proxmox node a cluster node's VM lives on."""
+    return node.proxmox_node or cluster.proxmox.node
+
+
 def pve_nodes(cluster: Cluster) -> tuple[str, ...]:
-    names = [cluster.proxmox.node, *(n.proxmox_node for n in cluster.nodes if n.proxmox_node)]
+    """Every Proxmox node to look at: the template's, then each VM's."""
+    names = [cluster.proxmox.node, *(pve_node_of(cluster, n) for n in cluster.nodes)]
     return tuple(dict.fromkeys(names))
 
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from generator.proxmox.actions import Kind, Plan, VMPlan
 from generator.proxmox.apply import Event, Outcome, State
-from generator.proxmox.plan import Kind, Plan, VMPlan
 
 
 def _steps(vm: VMPlan) -> str:

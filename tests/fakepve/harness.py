@@ -94,7 +94,7 @@ def assert_converged(
 ) -> None:
     """Proxmox holds exactly the VMs cluster.yaml describes, configured as it says."""
     from generator import naming
-    from generator.proxmox.observe import boot_disk, disk_size
+    from generator.proxmox.pveconfig import boot_disk, disk_size
 
     expected = {n.vmid for n in cluster.nodes} | {9000, 100} | set(extra_vmids)
     assert set(fake.state.vms) == expected

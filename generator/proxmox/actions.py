@@ -1,0 +1,75 @@
+"""The plan as data: what boot, destroy, prune and template will do, VM by VM.
+
+One vocabulary for every command that changes Proxmox, so planning (plan, template),
+running (apply) and showing (view) share it and never translate between copies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """Every action kind, written once: boot's, destroy's and prune's, the seeds', the
+    template's. A StrEnum, so `str(Kind.CLONE) == "clone"` in every output."""
+
+    UPLOAD = "upload"
+    STOP = "stop"
+    DELETE = "delete"
+    CLONE = "clone"
+    CONFIGURE = "configure"
+    RESIZE = "resize"
+    START = "start"
+    DELETE_SEED = "delete-seed"
+    DOWNLOAD = "download"  # template: the cloud image onto the seed storage
+    CREATE = "create"  # template: the VM, importing the image
+    CONVERT = "convert"  # template: the VM into a template
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: Kind
+    vmid: int
+    pve_node: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    def param(self, name: str) -> str:
+        return dict(self.params)[name]
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{k}={v}" for k, v in self.params if k not in ("description",))
+        return f"{self.kind} ({shown})" if shown else self.kind
+
+
+@dataclass(frozen=True)
+class VMPlan:
+    name: str
+    vmid: int
+    actions: tuple[Action, ...]
+    reason: str = ""  # why there is nothing to do, or what the actions are for
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    vms: tuple[VMPlan, ...]
+    problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def actions(self) -> tuple[Action, ...]:
+        return tuple(a for vm in self.vms for a in vm.actions)
+
+    @property
+    def is_noop(self) -> bool:
+        return not self.actions
+
+    @property
+    def vm_part(self) -> Plan:
+        return Plan(tuple(vm for vm in self.vms if vm.vmid), self.problems, self.warnings)
+
+    @property
+    def seed_part(self) -> Plan:
+        """Rows with no VM (vmid 0): seeds deleted once every VM is done with them."""
+        return Plan(tuple(vm for vm in self.vms if not vm.vmid))
