@@ -11,7 +11,7 @@ import pytest
 
 from generator import naming
 from generator.proxmox.images import IMAGES, choose_source
-from generator.proxmox.template import create_params
+from generator.proxmox.template_vm import create_params
 from tests.fakepve import schema
 from tests.fakepve.harness import make_cluster
 from tests.pve_endpoints import TABLE

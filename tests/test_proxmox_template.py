@@ -13,8 +13,10 @@ from generator.config.model import Cluster
 from generator.environment import TOKEN_ENV
 from generator.errors import UsageError
 from generator.proxmox import template as tpl
+from generator.proxmox import template_job, template_vm
+from generator.proxmox.actions import Plan
 from generator.proxmox.images import IMAGES, choose_source, digest_from_sums, parse_checksum
-from generator.proxmox.plan import Plan, drive_slot
+from generator.proxmox.pveconfig import drive_slot
 from tests.fakepve import FOREIGN_VMID, TEMPLATE_VMID, FakePVE, running_fake
 from tests.fakepve.harness import boot, client_for, cluster_yaml, make_cluster, snapshot
 from tests.fakepve.template_routes import RemoteImage, running_template_fake, sha
@@ -55,7 +57,7 @@ def _make(
     client = client_for(fake, cluster)
     plan = tpl.plan_template(cluster, source, tpl.observe_template(client, cluster), bool(image))
     fetch = sums or Sums(sha(IMAGE_BYTES))
-    return plan, tpl.apply_template(client, cluster, source, plan, fetch=fetch)
+    return plan, template_job.apply_template(client, cluster, source, plan, fetch=fetch)
 
 
 def _plan(fake: FakePVE, cluster: Cluster, image: str | None = None) -> Plan:
@@ -134,8 +136,8 @@ def test_vmid_taken_by_a_foreign_vm_is_refused_untouched(fake: FakePVE) -> None:
     plan = _plan(fake, cluster)
     assert plan.actions == ()
     assert "VMID 100 (proxmox.template_vmid) is taken by VM 'pihole'" in plan.problems[0]
-    with pytest.raises(tpl.TemplateFailed):
-        tpl.apply_template(
+    with pytest.raises(template_job.TemplateFailed):
+        template_job.apply_template(
             client_for(fake, cluster), cluster, choose_source(None, None, False)[0], plan
         )
     assert snapshot(fake, FOREIGN_VMID) == before
@@ -160,7 +162,7 @@ def test_pve_83_refuses_with_the_manual_commands(fake: FakePVE) -> None:
 
 def test_checksum_mismatch_reports_the_failed_task(fake: FakePVE) -> None:
     cluster = make_cluster(fake, 1)
-    with pytest.raises(tpl.TemplateFailed) as failed:
+    with pytest.raises(template_job.TemplateFailed) as failed:
         _make(fake, cluster, sums=Sums(sha(b"the image before it was republished")))
     message = str(failed.value)
     assert f"Proxmox could not download {DEBIAN.url}: checksum mismatch" in message
@@ -307,7 +309,7 @@ def test_known_images_read_the_publishers_checksum_file() -> None:
 
 def test_q35_puts_the_cloud_init_drive_on_scsi() -> None:
     source = replace(choose_source(None, None, False)[0], machine="q35")
-    params = tpl.create_params(make_cluster(None, 1), source, "local:import/x.qcow2")
+    params = template_vm.create_params(make_cluster(None, 1), source, "local:import/x.qcow2")
     assert params["scsi1"] == "local-lvm:cloudinit" and "ide2" not in params
     assert drive_slot("pc", {}) == "ide2"
 
@@ -377,7 +379,7 @@ def test_a_permanent_failure_is_reported_once(
 
     monkeypatch.setattr(server, "STEPS", (*server.STEPS, ("POST", "/qemu", "create")))
     fake.state.faults.append(Fault("create", kind))
-    with pytest.raises(tpl.TemplateFailed, match="template 9000: create failed: "):
+    with pytest.raises(template_job.TemplateFailed, match="template 9000: create failed: "):
         _make(fake, make_cluster(fake, 1))
     creates = [c for c in fake.state.mutating_calls() if c.path == "/nodes/pve/qemu"]
     assert len(creates) == 1
@@ -441,8 +443,8 @@ def test_a_vm_that_changed_owner_since_the_plan_is_not_deleted(fake: FakePVE) ->
     _half_made_without_disk(fake, cluster)
     plan = _plan(fake, cluster)
     fake.state.vms[TEMPLATE_VMID].config["description"] = "someone's own VM"
-    with pytest.raises(tpl.TemplateFailed, match=f"VM {TEMPLATE_VMID} changed under us"):
-        tpl.apply_template(
+    with pytest.raises(template_job.TemplateFailed, match=f"VM {TEMPLATE_VMID} changed under us"):
+        template_job.apply_template(
             client_for(fake, cluster), cluster, choose_source(None, None, False)[0], plan
         )
     assert TEMPLATE_VMID in fake.state.vms
@@ -455,5 +457,5 @@ def test_a_half_made_vm_gone_before_its_delete_is_not_an_error(fake: FakePVE) ->
     plan = _plan(fake, cluster)
     del fake.state.vms[TEMPLATE_VMID]  # someone else removed it meanwhile
     source = choose_source(None, None, False)[0]
-    done = tpl.apply_template(client_for(fake, cluster), cluster, source, plan)
+    done = template_job.apply_template(client_for(fake, cluster), cluster, source, plan)
     assert done == ("create", "convert") and fake.state.vms[TEMPLATE_VMID].is_template

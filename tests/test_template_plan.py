@@ -9,15 +9,16 @@ from typing import Any
 import pytest
 
 from generator.proxmox import template as tpl
+from generator.proxmox import template_vm
+from generator.proxmox.actions import Kind, Plan
 from generator.proxmox.images import IMAGES, choose_source
 from generator.proxmox.observe import NodeFacts, StorageFacts, VMFacts
-from generator.proxmox.plan import Kind, Plan
 from tests.fakepve.harness import make_cluster
 from tests.fakepve.state import full_permissions, template_config
 
 CLUSTER = make_cluster(None, 1)
 DEBIAN = choose_source(None, None, False)[0]
-VOLID = tpl.image_volid(CLUSTER, DEBIAN)
+VOLID = template_vm.image_volid(CLUSTER, DEBIAN)
 VMID = CLUSTER.proxmox.template_vmid
 
 
@@ -36,7 +37,7 @@ def _node(**content: frozenset[str]) -> NodeFacts:
 def _ours(node: str = "pve", **changes: str) -> VMFacts:
     """The VM `template` creates, once imported and converted; `changes` edit its config
     ("" removes a key)."""
-    config = tpl.create_params(CLUSTER, DEBIAN, VOLID)
+    config = template_vm.create_params(CLUSTER, DEBIAN, VOLID)
     config.update(scsi0="local-lvm:base-9000-disk-0,size=3G", template="1")
     config.update(changes)
     return VMFacts(VMID, node, "stopped", {k: v for k, v in config.items() if v})

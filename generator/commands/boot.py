@@ -4,16 +4,18 @@ import argparse
 import sys
 from typing import Any
 
-from generator.cli import directory_option
+from generator.commands._common import add_command, prepare_from_disk, yes_option
 from generator.commands._io import confirm, warn
 
 
 def configure(sub: Any) -> None:
-    parser: argparse.ArgumentParser = sub.add_parser(
-        "boot", help="create, configure and start the cluster's VMs on Proxmox (idempotent)"
+    parser = add_command(
+        sub,
+        "boot",
+        run,
+        help="create, configure and start the cluster's VMs on Proxmox (idempotent)",
     )
-    directory_option(parser)
-    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    yes_option(parser)
     parser.add_argument("--dry-run", action="store_true", help="show the plan only (= plan)")
     parser.add_argument("--prune", action="store_true", help="delete VMs no longer in cluster.yaml")
     parser.add_argument(
@@ -22,11 +24,9 @@ def configure(sub: Any) -> None:
         metavar="N",
         help="VMs worked on at once (default: proxmox.parallel)",
     )
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator.commands._common import prepare_from_disk
     from generator.environment import Environment
     from generator.errors import UsageError
     from generator.proxmox import core, seeds, view

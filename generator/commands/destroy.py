@@ -3,17 +3,18 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from generator.cli import directory_option
+from generator.commands._common import add_command, yes_option
 from generator.commands._io import confirm, warn
 
 
 def configure(sub: Any) -> None:
-    parser: argparse.ArgumentParser = sub.add_parser(
-        "destroy", help="stop and delete this cluster's VMs and uploaded seeds (only its own)"
+    parser = add_command(
+        sub,
+        "destroy",
+        run,
+        help="stop and delete this cluster's VMs and uploaded seeds (only its own)",
     )
-    directory_option(parser)
-    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    parser.set_defaults(run=run)
+    yes_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,16 +5,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from generator.cli import directory_option
+from generator.commands._common import add_command, connect_from_disk
 from generator.commands._io import warn
 
 
 def configure(sub: Any) -> None:
-    parser: argparse.ArgumentParser = sub.add_parser(
+    parser = add_command(
+        sub,
         "kubeconfig",
+        run,
         help="fetch K3s's admin kubeconfig through the guest agent (no SSH), mode 0600",
     )
-    directory_option(parser)
     parser.add_argument(
         "-o",
         dest="output",
@@ -40,24 +41,18 @@ def configure(sub: Any) -> None:
         help="how long to wait for K3s to write its kubeconfig (default 600)",
     )
     parser.add_argument("--interval", type=float, default=5.0, metavar="S", help=argparse.SUPPRESS)
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator import config
     from generator.environment import Environment
     from generator.errors import UsageError
-    from generator.proxmox import agent, core
+    from generator.proxmox import agent
     from generator.status import gather, kubeconfig
 
     if args.merge and args.output:
         raise UsageError("choose -o FILE or --merge, not both")
     env = Environment.read()
-    loaded = config.load(args.directory)
-    cluster = loaded.cluster
-    for warning in loaded.warnings:
-        warn(warning)
-    client = core.connect(cluster, args.directory, env=env, warn=warn)
+    client, cluster = connect_from_disk(args.directory, env, warn)
     first = cluster.first_server
     pve_node = first.proxmox_node or cluster.proxmox.node
     text = agent.wait_for_file(

@@ -4,14 +4,16 @@ import argparse
 import sys
 from typing import Any
 
-from generator.cli import directory_option
+from generator.commands._common import add_command
 
 
 def configure(sub: Any) -> None:
-    parser: argparse.ArgumentParser = sub.add_parser(
-        "render", help="write cloud-init/<node>/ seeds and the gitops/ tree from cluster.yaml"
+    parser = add_command(
+        sub,
+        "render",
+        run,
+        help="write cloud-init/<node>/ seeds and the gitops/ tree from cluster.yaml",
     )
-    directory_option(parser)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if anything would change"
@@ -19,7 +21,6 @@ def configure(sub: Any) -> None:
     mode.add_argument(
         "--dry-run", action="store_true", help="show what would change; write nothing"
     )
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,17 +5,18 @@ import sys
 import time
 from typing import Any
 
-from generator.cli import directory_option
+from generator.commands._common import add_command
 from generator.commands._io import warn
 
 
 def configure(sub: Any) -> None:
-    parser: argparse.ArgumentParser = sub.add_parser(
+    parser = add_command(
+        sub,
         "status",
+        run,
         help="where the lab is: VMs, guest agents, cloud-init, K3s nodes, Flux (no SSH)",
         description="Exit 0 when everything is ready, 1 otherwise (with the first blocker).",
     )
-    directory_option(parser)
     parser.add_argument(
         "--wait", action="store_true", help="refresh until everything is ready or --timeout"
     )
@@ -31,7 +32,6 @@ def configure(sub: Any) -> None:
         metavar="URL",
         help="reach the K3s API at URL instead of https://<api_vip or server IP>:6443",
     )
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,18 +4,19 @@ import argparse
 import sys
 from typing import Any
 
-from generator.cli import directory_option
+from generator.commands._common import add_command, connect_from_disk, yes_option
 from generator.commands._io import confirm, warn
 
 IMAGE_CHOICES = "debian-12|debian-13|ubuntu-24.04|URL"
 
 
 def configure(sub: Any) -> None:
-    parser: argparse.ArgumentParser = sub.add_parser(
+    parser = add_command(
+        sub,
         "template",
+        run,
         help="make the cloud-image template VM (proxmox.template_vmid) through the API",
     )
-    directory_option(parser)
     parser.add_argument(
         "--image",
         metavar=IMAGE_CHOICES,
@@ -32,20 +33,21 @@ def configure(sub: Any) -> None:
         action="store_true",
         help="import a custom URL without any checksum (warns)",
     )
-    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    yes_option(parser)
     parser.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator.proxmox import core
+    from generator.environment import Environment
+    from generator.proxmox import core, template_job
     from generator.proxmox import template as tpl
     from generator.proxmox.images import choose_source
 
     source, warnings = choose_source(args.image, args.checksum, args.no_checksum)
     for warning in warnings:
         warn(warning)
-    client, cluster = _connect(args, core)
+    client, cluster = connect_from_disk(args.directory, Environment.read(), warn)
+    core.check_reachable(client)
     facts = tpl.observe_template(client, cluster)
     plan = tpl.plan_template(cluster, source, facts, args.image is not None)
     _show(plan, tpl.describe)
@@ -58,22 +60,11 @@ def run(args: argparse.Namespace) -> int:
         print("nothing changed")
         return 1
     explicit = args.image is not None
-    tpl.apply_template(client, cluster, source, plan, progress=_progress, explicit=explicit)
+    template_job.apply_template(
+        client, cluster, source, plan, progress=_progress, explicit=explicit
+    )
     print(f"template {vmid} is ready; next: homelab-gen boot")
     return 0
-
-
-def _connect(args: argparse.Namespace, core: Any) -> Any:
-    from generator import config
-    from generator.environment import Environment
-
-    loaded = config.load(args.directory)
-    for warning in loaded.warnings:
-        warn(warning)
-    env = Environment.read()
-    client = core.connect(loaded.cluster, args.directory, env=env, warn=warn)
-    core.check_reachable(client)
-    return client, loaded.cluster
 
 
 def _show(plan: Any, describe: Any) -> None:

@@ -4,15 +4,11 @@ import argparse
 import sys
 from typing import Any
 
-from generator.cli import directory_option
+from generator.commands._common import add_command
 
 
 def configure(sub: Any) -> None:
-    parser: argparse.ArgumentParser = sub.add_parser(
-        "validate", help="check cluster.yaml and the rendered files"
-    )
-    directory_option(parser)
-    parser.set_defaults(run=run)
+    add_command(sub, "validate", run, help="check cluster.yaml and the rendered files")
 
 
 def run(args: argparse.Namespace) -> int:

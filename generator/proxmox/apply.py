@@ -1,8 +1,8 @@
 """Run a plan: VMs in parallel through a bounded pool, each VM's steps in order.
 
-One engine for every command that changes Proxmox: boot, destroy and prune (Context) and
-template (template.TemplateJob). A command is a Job: a table of executors, one per action
-kind, and a re-planner that looks at Proxmox again.
+One engine for every command that changes Proxmox: boot, destroy and prune
+(boot_job.Context) and template (template_job.TemplateJob). A command is a Job: a table of
+executors, one per action kind, and a re-planner that looks at Proxmox again.
 
 A failed step is never blindly repeated. After a transient error (a lock's "got timeout",
 a reset once Proxmox had answered, pveproxy's 595-597, a task that failed on its lock: see
@@ -17,16 +17,13 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
-from generator.config.model import Cluster, Node, SeedMethod
 from generator.errors import HomelabError, bug
-from generator.proxmox import plan as planning
-from generator.proxmox import seeds
+from generator.proxmox.actions import Action, Plan, VMPlan
 from generator.proxmox.client import Client
 from generator.proxmox.failures import PveError
-from generator.proxmox.observe import Observed, VMFacts, read_seeds, read_vm
-from generator.proxmox.plan import Action, Kind, Plan, VMPlan
+from generator.proxmox.observe import VMFacts, read_vm
 
 
 class State(StrEnum):
@@ -84,43 +81,6 @@ class Job(Protocol):
     def replan(self, vm_plan: VMPlan) -> list[Action]: ...
 
 
-@dataclass(frozen=True)
-class Context:
-    """boot, destroy and prune: the cluster's VMs and seeds."""
-
-    client: Client
-    cluster: Cluster
-    observed: Observed
-    refs: Mapping[str, seeds.SeedRef]
-    texts: Mapping[str, seeds.SeedTexts]
-    progress: Progress
-    ssh: seeds.SshTarget | None = None
-
-    # Re-planning knows only the VM boot wants, not what destroy or prune want.
-    rechecked: ClassVar[frozenset[str]] = frozenset(
-        {Kind.UPLOAD, Kind.CLONE, Kind.CONFIGURE, Kind.RESIZE, Kind.START}
-    )
-
-    def node(self, vmid: int) -> Node | None:
-        return next((n for n in self.cluster.nodes if n.vmid == vmid), None)
-
-    @property
-    def executors(self) -> Mapping[str, Executor]:
-        return EXECUTORS
-
-    def label(self, vm_plan: VMPlan) -> str:
-        return f"{vm_plan.name} (VM {vm_plan.vmid})"
-
-    def refusal(self, vm: VMFacts) -> str | None:
-        """Stop and delete only what the tags and description say is this cluster's."""
-        if vm.owned_by(self.cluster):
-            return None
-        return f"VM {vm.vmid} is not owned by cluster {self.cluster.name}; not touching it"
-
-    def replan(self, vm_plan: VMPlan) -> list[Action]:
-        return boot_replan(self, vm_plan)
-
-
 def _path(action: Action) -> str:
     return f"nodes/{action.pve_node}/qemu/{action.vmid}"
 
@@ -132,13 +92,7 @@ def _require_ours(job: Job, action: Action) -> None:
         raise StepFailed(refusal)
 
 
-def _require_our_seed(ctx: Context, volid: str) -> None:
-    """Delete only files named exactly as this cluster's seeds: never a user's own ISO."""
-    if not seeds.is_seed_of(ctx.cluster.name, volid):
-        raise StepFailed(f"{volid} is not a seed of cluster {ctx.cluster.name}; not touching it")
-
-
-# -- the executors ----------------------------------------------------------------------------
+# -- executors every job may use -------------------------------------------------------------
 def vm_task(method: str, suffix: str) -> Executor:
     """An action that is one task on the VM, its parameters sent as they are."""
 
@@ -146,18 +100,6 @@ def vm_task(method: str, suffix: str) -> Executor:
         job.client.task(method, f"{_path(action)}{suffix}", **dict(action.params))
 
     return run
-
-
-def _upload(ctx: Context, action: Action) -> None:
-    node = ctx.node(action.vmid)
-    assert node is not None
-    ref, texts = ctx.refs[node.name], ctx.texts[node.name]
-    if ref.method == SeedMethod.ISO:
-        seeds.upload_iso(ctx.client, action.pve_node, ref, texts)
-    else:
-        path = ctx.observed.nodes[action.pve_node].storages[ref.storage].path
-        assert ctx.ssh is not None and path
-        seeds.upload_snippets(ctx.ssh, path, ref, texts)
 
 
 def stop_vm(job: Job, action: Action) -> None:
@@ -170,74 +112,11 @@ def delete_vm(job: Job, action: Action) -> None:
     job.client.task("DELETE", _path(action), purge=1, **{"destroy-unreferenced-disks": 1})
 
 
-def _delete_seed(ctx: Context, action: Action) -> None:
-    volid = action.param("volid")
-    _require_our_seed(ctx, volid)
-    storage = volid.split(":", 1)[0]
-    ctx.client.task("DELETE", f"nodes/{action.pve_node}/storage/{storage}/content/{volid}")
-
-
-EXECUTORS: Mapping[str, Executor] = {
-    Kind.UPLOAD: _upload,
-    Kind.CLONE: vm_task("POST", "/clone"),
-    Kind.CONFIGURE: vm_task("POST", "/config"),
-    Kind.RESIZE: vm_task("PUT", "/resize"),
-    Kind.START: vm_task("POST", "/status/start"),
-    Kind.STOP: stop_vm,
-    Kind.DELETE: delete_vm,
-    Kind.DELETE_SEED: _delete_seed,
-}
-
-
 def execute(job: Job, action: Action) -> None:
     run = job.executors.get(action.kind)
     if run is None:
         raise AssertionError(f"unknown action {action.kind}")
     run(job, action)
-
-
-# -- boot's re-planner -----------------------------------------------------------------------
-
-
-def _fresh_facts(ctx: Context, vm_plan: VMPlan) -> VMFacts | None:
-    known = ctx.observed.vms.get(vm_plan.vmid)
-    node = ctx.node(vm_plan.vmid)
-    where = known.node if known else planning.pve_node_of(ctx.cluster, node) if node else None
-    return read_vm(ctx.client, where, vm_plan.vmid) if where else None
-
-
-def is_removal(vm_plan: VMPlan) -> bool:
-    """Destroy's and prune's rows only stop and delete; boot's always build something."""
-    kinds = {a.kind for a in vm_plan.actions}
-    return bool(kinds) and kinds <= {Kind.STOP, Kind.DELETE}
-
-
-def boot_replan(ctx: Context, vm_plan: VMPlan) -> list[Action]:
-    """The VM's remaining actions from a fresh look at Proxmox."""
-    if not vm_plan.vmid:
-        # A seed row: deleting a volume that is already gone ends OK on PVE, so the
-        # deletion simply stands (its final check runs in core.delete_unused_seeds).
-        return list(vm_plan.actions)
-    node = ctx.node(vm_plan.vmid)
-    facts = _fresh_facts(ctx, vm_plan)
-    if node is None or is_removal(vm_plan):  # an orphan being pruned, or destroy
-        if facts is None:
-            return []
-        if not facts.owned_by(ctx.cluster):
-            raise StepFailed(f"VM {vm_plan.vmid} is no longer this cluster's; not touching it")
-        return list(planning.plan_orphan(facts, prune=True).actions)
-    if facts is not None and facts.owner != (ctx.cluster.name, node.name):
-        raise StepFailed(
-            f"VMID {node.vmid} ({node.name}) was taken by a VM this cluster does not own",
-            "pick another vmid in cluster.yaml",
-        )
-    if facts is not None and facts.lock:
-        raise PveError(f"VM {node.vmid} is locked ({facts.lock})", transient=True)
-    where = planning.pve_node_of(ctx.cluster, node)
-    observed = ctx.observed.with_vm(node.vmid, facts).with_seeds(
-        where, read_seeds(ctx.client, ctx.cluster, where)
-    )
-    return list(planning.plan_node(ctx.cluster, node, observed, ctx.refs[node.name]).actions)
 
 
 # -- the engine --------------------------------------------------------------------------------

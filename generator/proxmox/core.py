@@ -14,18 +14,12 @@ from generator import environment, secrets
 from generator.config.model import Cluster
 from generator.errors import HomelabError
 from generator.proxmox import apply, seeds
+from generator.proxmox.actions import Action, Kind, Plan, VMPlan
+from generator.proxmox.boot_job import Context, Lab
 from generator.proxmox.client import BeforeCall, Client, Retry
 from generator.proxmox.failures import PveError, Timeouts
 from generator.proxmox.observe import Observed, observe
-from generator.proxmox.plan import (
-    Action,
-    Kind,
-    Plan,
-    VMPlan,
-    make_plan,
-    seed_rows_or_warning,
-    unused_seeds,
-)
+from generator.proxmox.plan import make_plan, seed_rows_or_warning, unused_seeds
 
 
 def connect(
@@ -49,12 +43,9 @@ def connect(
 
 
 @dataclass(frozen=True)
-class Prepared:
-    client: Client
-    cluster: Cluster
-    observed: Observed
-    refs: Mapping[str, seeds.SeedRef]
-    texts: Mapping[str, seeds.SeedTexts]
+class Prepared(Lab):
+    """What boot will work from, and its plan."""
+
     plan: Plan
 
 
@@ -116,14 +107,14 @@ def boot(
     ssh: seeds.SshTarget | None = None,
 ) -> tuple[apply.Outcome, ...]:
     require_sound(prepared.plan)
-    ctx = apply.Context(
+    ctx = Context(
         client, prepared.cluster, prepared.observed, prepared.refs, prepared.texts, progress, ssh
     )
     outcomes = apply.apply_plan(ctx, prepared.plan.vm_part, parallel)
     return outcomes + delete_unused_seeds(ctx, prepared.plan.seed_part)
 
 
-def still_unused(ctx: apply.Context, planned: Plan) -> Plan:
+def still_unused(ctx: Context, planned: Plan) -> Plan:
     """The planned seed deletions that a fresh look at Proxmox still finds unused. Seeds go
     only after the VMs are done: a VM whose step failed, or whose running config still
     holds the old seed, keeps it, and a failed run never leaves a VM without its seed."""
@@ -141,7 +132,7 @@ def still_unused(ctx: apply.Context, planned: Plan) -> Plan:
     return Plan(tuple(rows))
 
 
-def delete_unused_seeds(ctx: apply.Context, planned: Plan) -> tuple[apply.Outcome, ...]:
+def delete_unused_seeds(ctx: Context, planned: Plan) -> tuple[apply.Outcome, ...]:
     if planned.is_noop:
         return ()
     try:
@@ -170,7 +161,7 @@ def destroy_plan(cluster: Cluster, observed: Observed) -> Plan:
 def destroy(
     client: Client, cluster: Cluster, observed: Observed, plan: Plan, progress: apply.Progress
 ) -> tuple[apply.Outcome, ...]:
-    ctx = apply.Context(client, cluster, observed, {}, {}, progress)
+    ctx = Context(client, cluster, observed, {}, {}, progress)
     outcomes = apply.apply_plan(ctx, plan.vm_part, cluster.proxmox.parallel)
     # Seeds go last: a VM that could not be deleted keeps its seed.
     return outcomes + delete_unused_seeds(ctx, plan.seed_part)
