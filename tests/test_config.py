@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from generator import config
+from generator.config import schema
 from generator.errors import ConfigError
 from tests.conftest import FIXTURES, fixture_text
 
@@ -164,7 +165,7 @@ def test_schema_lists_exactly_the_seed_methods() -> None:
     """The schema keeps its own enum list; it must name SeedMethod's members, no more."""
     from generator.config.model import SeedMethod
 
-    rule = config._schema()["mapping"]["proxmox"]["mapping"]["seed_method"]
+    rule = schema.rules()["mapping"]["proxmox"]["mapping"]["seed_method"]
     assert rule["enum"] == [m.value for m in SeedMethod]
 
 
@@ -177,5 +178,5 @@ def test_one_component_table() -> None:
     from generator.render.charts import SPECS
 
     assert tuple(f.name for f in fields(Components)) == COMPONENT_NAMES
-    assert tuple(config._schema()["mapping"]["components"]["mapping"]) == COMPONENT_NAMES
+    assert tuple(schema.rules()["mapping"]["components"]["mapping"]) == COMPONENT_NAMES
     assert {spec.key for spec in SPECS} <= set(COMPONENT_NAMES)

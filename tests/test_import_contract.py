@@ -1,7 +1,8 @@
 """The import contract: each stage is one package, and imports only point down.
 
 A package may import any package of a lower layer and, unless FORBIDDEN says otherwise, one
-of its own layer; never one above. Modules never import each other in a cycle. Every
+of its own layer; never one above. Inside the packages INNER_LAYERS splits, modules point
+strictly down the same way. Modules never import each other in a cycle. Every
 import counts, also one inside a function or under TYPE_CHECKING.
 """
 
@@ -38,6 +39,22 @@ LAYERS: tuple[frozenset[str], ...] = (
 FORBIDDEN: dict[str, frozenset[str]] = {
     "proxmox": frozenset({"render", "workspace", "status", "scaffold"}),
     "workspace": frozenset({"scaffold", "proxmox", "status"}),
+}
+# Inside a split package the same rule one level down, but strictly: a module imports only
+# modules of a row below its own, so the pure core (facts, model) never reaches up to the
+# code that reads files or asks servers. "__init__" is the package itself.
+INNER_LAYERS: dict[str, tuple[frozenset[str], ...]] = {
+    "config": (
+        frozenset({"__init__"}),  # re-exports load's entry points
+        frozenset({"load"}),
+        frozenset({"schema", "defaults", "checks"}),
+        frozenset({"model"}),
+    ),
+    "status": (
+        frozenset({"__init__", "gather", "view"}),
+        frozenset({"verdict", "k8s", "cloudinit", "kubeconfig"}),
+        frozenset({"facts"}),
+    ),
 }
 
 
@@ -81,6 +98,19 @@ def unit(module: str) -> str:
     return module.split(".")[1] if "." in module else module
 
 
+def inner_unit(module: str) -> str:
+    """INNER_LAYERS' name for a module: `generator.config.checks.nodes` -> `checks`."""
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 else "__init__"
+
+
+def inner_row(module: str) -> int:
+    rows = INNER_LAYERS[unit(module)]
+    found = [i for i, names in enumerate(rows) if inner_unit(module) in names]
+    assert len(found) == 1, f"{module}: put {inner_unit(module)!r} in one row of INNER_LAYERS"
+    return found[0]
+
+
 def layer(module: str) -> int:
     found = [i for i, names in enumerate(LAYERS) if unit(module) in names]
     assert len(found) == 1, f"{module}: put {unit(module)!r} in exactly one layer of LAYERS"
@@ -99,9 +129,30 @@ def offence(source: str, target: str) -> str | None:
     return None
 
 
+def inner_offence(source: str, target: str) -> str | None:
+    package = unit(source)
+    if package not in INNER_LAYERS or unit(target) != package:
+        return None
+    here, there = inner_unit(source), inner_unit(target)
+    if here == there or inner_row(target) > inner_row(source):
+        return None
+    return (
+        f"{package}.{here} (row {inner_row(source)}) must not import"
+        f" {package}.{there} (row {inner_row(target)}, not below it)"
+    )
+
+
 def test_every_module_is_in_a_layer() -> None:
     missing = sorted({unit(m) for m in MODULES} - set().union(*LAYERS))
     assert not missing, f"add to LAYERS: {missing}"
+    unplaced = sorted(
+        {
+            f"{unit(m)}.{inner_unit(m)}"
+            for m in MODULES
+            if unit(m) in INNER_LAYERS and inner_unit(m) not in set().union(*INNER_LAYERS[unit(m)])
+        }
+    )
+    assert not unplaced, f"add to INNER_LAYERS: {unplaced}"
 
 
 def test_imports_point_down() -> None:
@@ -109,7 +160,7 @@ def test_imports_point_down() -> None:
         f"{path.relative_to(PACKAGE.parent)}:{line}: imports {target}: {why}"
         for module, path in MODULES.items()
         for line, target in imports(path)
-        if (why := offence(module, target))
+        if (why := offence(module, target) or inner_offence(module, target))
     ]
     assert not problems, "imports against the contract:\n" + "\n".join(problems)
 
@@ -161,4 +212,15 @@ def test_the_checker_sees_a_wrong_import() -> None:
         "config (layer 3) must not import status (layer 1, above it)"
     )
     assert offence("generator.status.gather", "generator.proxmox.agent") is None
+    assert inner_offence("generator.status.facts", "generator.status.verdict") == (
+        "status.facts (row 2) must not import status.verdict (row 1, not below it)"
+    )
+    assert inner_offence("generator.config.schema", "generator.config.defaults") == (
+        "config.schema (row 2) must not import config.defaults (row 2, not below it)"
+    )
+    assert inner_offence("generator.config.checks.nodes", "generator.config") == (
+        "config.checks (row 2) must not import config.__init__ (row 0, not below it)"
+    )
+    assert inner_offence("generator.config.load", "generator.config.model") is None
+    assert inner_offence("generator.config.checks.nodes", "generator.config.checks") is None
     assert cycles({"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a"]}) == [["a", "b", "c"]]

@@ -12,15 +12,8 @@ import pytest
 from generator import cli
 from generator.environment import Environment
 from generator.status import cloudinit
-from generator.status.verdict import (
-    CloudInit,
-    Facts,
-    FluxObject,
-    Guest,
-    Kube,
-    KubeNode,
-    report,
-)
+from generator.status.facts import CloudInit, Facts, FluxObject, Guest, Kube, KubeNode
+from generator.status.verdict import report
 from tests.fakekube import Moment, helmrelease, kustomization, node
 from tests.fakepve.agent_routes import (
     AGENT_DOWN,

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from generator import cli, config, yamlio
+from generator.errors import ConfigError
 from tests.conftest import fixture_text
 
 BASE: dict[str, Any] = yamlio.to_plain(
@@ -145,5 +146,5 @@ def test_malformed_config_exits_2_with_messages_and_writes_nothing(
 @given(text=st.text(max_size=200))
 def test_arbitrary_text_is_refused_cleanly(text: str, tmp_path: Path) -> None:
     (tmp_path / "cluster.yaml").write_text(text)
-    with pytest.raises(config.ConfigError):
+    with pytest.raises(ConfigError):
         config.load(tmp_path)

@@ -8,7 +8,7 @@ import re
 
 from generator.proxmox.agent import AgentError, AgentFailure, run
 from generator.proxmox.client import Client
-from generator.status.verdict import CloudInit, CloudInitStatus
+from generator.status.facts import CloudInit, CloudInitStatus
 
 
 def parse_cloud_init_json(text: str) -> CloudInit | None:

@@ -16,16 +16,8 @@ from generator.config.model import Cluster, Node
 from generator.environment import Environment
 from generator.errors import HomelabError
 from generator.status import kubeconfig
-from generator.status.verdict import (
-    CloudInit,
-    CloudInitStatus,
-    Facts,
-    Guest,
-    Kube,
-    Report,
-    VMState,
-    report,
-)
+from generator.status.facts import CloudInit, CloudInitStatus, Facts, Guest, Kube, VMState
+from generator.status.verdict import Report, report
 
 if TYPE_CHECKING:
     from generator.proxmox.client import Client, Retry

@@ -1,5 +1,5 @@
 """The K3s API through the kubernetes package (the only module that imports it): nodes,
-the FluxInstance, Kustomizations and HelmReleases, as generator.status.verdict facts.
+the FluxInstance, Kustomizations and HelmReleases, as generator.status.facts records.
 
 Any way the API can fail to answer becomes Kube(error=...) with a reason a user can act on,
 so `status` keeps showing what it does know.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator.status.verdict import FluxObject, Kube, KubeNode
+from generator.status.facts import FluxObject, Kube, KubeNode
 
 FLUX_NAMESPACE = "flux-system"
 FLUX_INSTANCE = "flux"

@@ -1,14 +1,24 @@
-"""What `status` knows about the lab, and what it concludes: facts -> rows -> readiness.
+"""What `status` concludes from the facts: rows -> readiness, and the FIRST thing blocking it.
 
-Pure: the facts are gathered elsewhere (generator/status/gather.py) from Proxmox's guest agent and
-the K3s API; here they become table rows, one overall verdict and the FIRST thing blocking
-it, so a user who waits sees exactly where the lab is stuck.
+Pure: the facts (generator/status/facts.py) are gathered elsewhere (generator/status/gather.py)
+from Proxmox's guest agent and the K3s API; here they become table rows, one overall verdict
+and the first blocker, so a user who waits sees exactly where the lab is stuck.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
+from enum import IntEnum
+
+from generator.status.facts import (
+    CloudInit,
+    CloudInitStatus,
+    Facts,
+    FluxObject,
+    Guest,
+    Kube,
+    VMState,
+)
 
 
 class Severity(IntEnum):
@@ -16,90 +26,6 @@ class Severity(IntEnum):
 
     FAILED = 0
     WAITING = 1
-
-
-class VMState(StrEnum):
-    """The VM column's own values; other Proxmox statuses (stopped, paused) pass through."""
-
-    RUNNING = "running"
-    MISSING = "missing"  # no VM with the node's vmid
-    FOREIGN = "foreign"  # a VM with that vmid, not tagged for this cluster
-    UNKNOWN = "unknown"
-
-
-class CloudInitStatus(StrEnum):
-    """cloud-init's status, normalised; a newer cloud-init's other words pass through."""
-
-    DONE = "done"
-    RUNNING = "running"
-    ERROR = "error"
-    NOT_STARTED = "not started"
-    DISABLED = "disabled"
-
-
-@dataclass(frozen=True)
-class CloudInit:
-    status: str  # done, running, error, not started, disabled
-    detail: str = ""
-    errors: tuple[str, ...] = ()
-    degraded: bool = False  # done, with recoverable errors (cloud-init 23.4+)
-
-
-@dataclass(frozen=True)
-class Guest:
-    """One cluster node as Proxmox and its guest agent see it; None means unknown."""
-
-    name: str
-    role: str
-    vmid: int
-    expected_ip: str
-    vm: str | None = None  # running, stopped, paused, missing, foreign
-    agent: bool | None = None
-    agent_note: str = ""
-    addresses: tuple[str, ...] = ()
-    cloud_init: CloudInit | None = None
-    cloud_init_note: str = ""
-
-
-@dataclass(frozen=True)
-class KubeNode:
-    name: str
-    ready: bool
-    version: str
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class FluxObject:
-    kind: str  # FluxInstance, Kustomization, HelmRelease
-    namespace: str
-    name: str
-    ready: bool | None  # None: no Ready condition yet
-    reason: str = ""
-    message: str = ""
-    stalled: bool = False
-    revision: str = ""
-
-
-@dataclass(frozen=True)
-class Kube:
-    """The K3s API's view; `error` says why it is unknown (API down, no kubeconfig yet)."""
-
-    error: str = ""
-    server: str = ""
-    nodes: tuple[KubeNode, ...] = ()
-    instance: FluxObject | None = None
-    kustomizations: tuple[FluxObject, ...] = ()
-    helmreleases: tuple[FluxObject, ...] = ()
-    notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Facts:
-    cluster: str
-    guests: tuple[Guest, ...]
-    kube: Kube
-    pve_error: str = ""  # why the VM and agent columns are unknown
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Showing `status`: rich tables on a terminal, aligned plain text otherwise, JSON for
-scripts. Reads only generator.status.verdict records."""
+scripts. Reads only generator.status.facts and verdict records."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from generator.status.verdict import Facts, Report
+from generator.status.facts import Facts
+from generator.status.verdict import Report
 
 NODE_COLUMNS = ("NODE", "VM", "AGENT", "ADDRESS", "CLOUD-INIT", "K3S")
 FLUX_COLUMNS = ("KIND", "NAME", "READY", "REASON", "MESSAGE")

@@ -1,0 +1,51 @@
+"""The defaults of cluster.yaml's optional fields, filled in once after the schema passes, so
+the checks and the model always see complete data."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from generator.config.model import COMPONENTS, SeedMethod
+
+
+def with_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """Fill in every optional field, so checks and the model see complete data."""
+    out = copy.deepcopy(data)
+    cluster = out["cluster"]
+    git = cluster["git"]
+    git.setdefault("branch", "main")
+    git.setdefault("private", not git["url"].startswith("https://"))
+    cluster.setdefault("flannel_backend", "vxlan")
+    cluster.setdefault("cluster_cidr", "10.42.0.0/16")
+    cluster.setdefault("service_cidr", "10.43.0.0/16")
+    out["network"].setdefault("search_domain", cluster["domain"])
+    pve = out["proxmox"]
+    for key, value in (
+        ("port", 8006),
+        ("verify_tls", True),
+        ("seed_method", SeedMethod.ISO.value),
+        ("clone", "linked"),
+        ("parallel", 4),
+        ("ssh_user", "root"),
+        ("ssh_port", 22),
+    ):
+        pve.setdefault(key, value)
+    out.setdefault("ssh_authorized_keys", [])
+    vm = out.setdefault("vm", {})
+    for key, value in (
+        ("user", "homelab"),
+        ("timezone", "UTC"),
+        ("locale", "C.UTF-8"),
+        ("upgrade_packages", False),
+    ):
+        vm.setdefault(key, value)
+    for node in out["nodes"]:
+        node.setdefault("cores", 2)
+        node.setdefault("memory", 4096)
+        node.setdefault("disk", 32)
+    comps = out.setdefault("components", {})
+    for info in COMPONENTS:
+        comp = comps.setdefault(info.name, {})
+        comp.setdefault("enabled", info.default)
+    return out
