@@ -30,7 +30,9 @@ import pyrage  # type: ignore[import-untyped,unused-ignore]
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from ruamel.yaml import YAML
+from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.representer import SafeRepresenter
 
 from generator.errors import HomelabError, UsageError
 from generator.yamlio import is_yaml11_ambiguous
@@ -500,11 +502,18 @@ def _looks_like_time(text: str) -> bool:
     return _TIMESTAMP.match(text) is not None
 
 
+class _Representer(SafeRepresenter):
+    """go-yaml's string styles on a class of our own, so yamlio's dumpers keep theirs."""
+
+
+_Representer.add_representer(str, _represent_str)
+
+
 def _dump(data: Any) -> str:
     """Block YAML with go-yaml's layout at sops's indent of 4, keys in the given order."""
     yaml = YAML(typ="safe", pure=True)
+    yaml.Representer = _Representer
     yaml.default_flow_style = False
-    yaml.representer.add_representer(str, _represent_str)
     yaml.representer.sort_base_mapping_type_on_output = False
     yaml.representer.ignore_aliases = lambda data: True
     yaml.indent(mapping=4, sequence=6, offset=4)
@@ -532,11 +541,18 @@ def _dump_metadata(metadata: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+class _Constructor(SafeConstructor):
+    """Timestamps as text on a class of our own: SafeConstructor's table is process-wide."""
+
+
+_Constructor.add_constructor(
+    "tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node)
+)
+
+
 def _loader() -> YAML:
     """A safe loader that keeps timestamp-like scalars as the text they are, as go-yaml does
     when decoding into an interface (so the MAC sees the same bytes)."""
     yaml = YAML(typ="safe", pure=True)
-    yaml.constructor.add_constructor(
-        "tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node)
-    )
+    yaml.Constructor = _Constructor
     return yaml

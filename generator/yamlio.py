@@ -9,6 +9,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.representer import SafeRepresenter
 
 from generator.errors import ConfigError
 
@@ -34,11 +35,19 @@ def _represent_str(representer: Any, data: str) -> Any:
     return representer.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
+class _Representer(SafeRepresenter):
+    """Our string style on a class of our own: add_representer on ruamel's SafeRepresenter
+    would change every safe dumper in the process, sops's included."""
+
+
+_Representer.add_representer(str, _represent_str)
+
+
 def _safe_dumper() -> YAML:
     yaml = YAML(typ="safe", pure=True)
+    yaml.Representer = _Representer
     # Set before the representer exists: it copies the setting once, when first made.
     yaml.default_flow_style = False
-    yaml.representer.add_representer(str, _represent_str)
     yaml.representer.sort_base_mapping_type_on_output = False
     # A value used twice (a shared list) must be written twice, not as an &anchor.
     yaml.representer.ignore_aliases = lambda data: True

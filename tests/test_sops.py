@@ -462,3 +462,17 @@ def test_real_sops_seed_store_rule(key: tuple[str, str], keyfile: Path, tmp_path
     out = load(done.stdout)
     assert ENC.match(out["k3s_token"]) and ENC.match(out["nested"]["v"])
     assert sops.decrypt(done.stdout, [key[0]]) == {"k3s_token": "abc", "nested": {"v": 1}}
+
+
+def test_sops_yaml_styles_do_not_leak_into_the_projects_other_yaml() -> None:
+    """ruamel's add_representer and add_constructor are class-wide: one sops call once
+    re-styled every seed rendered after it in the same process."""
+    from generator import yamlio
+
+    identity, recipient = sops.new_age_identity()
+    before = yamlio.dump_text({"when": "2020-01-01", "answer": "yes"})
+    loaded_before = yamlio.load_text("when: 2020-01-01\n", "t")
+    text = sops.encrypt({"when": "2020-01-01", "answer": "yes"}, [recipient], now=NOW)
+    assert sops.decrypt(text, [identity]) == {"when": "2020-01-01", "answer": "yes"}
+    assert yamlio.dump_text({"when": "2020-01-01", "answer": "yes"}) == before
+    assert yamlio.load_text("when: 2020-01-01\n", "t") == loaded_before
