@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from generator.proxmox import core
 from generator.proxmox.client import Client, Retry
-from tests.fakepve import Latency, running_fake
-from tests.fakepve.harness import make_cluster, seed_texts
+from tests.fakes.pve import Latency, running_fake
+from tests.fakes.pve.harness import make_cluster, seed_texts
 
 SERVERS, AGENTS = 3, 10
 LATENCY = Latency(

@@ -63,10 +63,10 @@ def _no_outside_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _pve_calls_are_listed(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every call homelab-gen sends to a fake PVE must be in tests/pve_endpoints.py, and
+    """Every call homelab-gen sends to a fake PVE must be in tests/proxmox/pve_endpoints.py, and
     no fake PVE may crash while serving a test."""
-    from tests.fakepve.server import FakePVE
-    from tests.pve_endpoints import unlisted
+    from tests.fakes.pve.server import FakePVE
+    from tests.proxmox.pve_endpoints import unlisted
 
     FakePVE.started.clear()
     yield

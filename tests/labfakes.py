@@ -11,18 +11,26 @@ from pathlib import Path
 
 from generator import naming
 from generator.config.model import Cluster
-from tests.fakekube import FakeKube, Moment, World, flux_instance, helmrelease, kustomization, node
-from tests.fakekube.server import running_kube
-from tests.fakepve import FakePVE, Vm, default_state, make_tls
-from tests.fakepve.agent_routes import (
+from tests.fakes.kube import (
+    FakeKube,
+    Moment,
+    World,
+    flux_instance,
+    helmrelease,
+    kustomization,
+    node,
+)
+from tests.fakes.kube.server import running_kube
+from tests.fakes.pve import FakePVE, Vm, default_state, make_tls
+from tests.fakes.pve.agent_routes import (
     JSON_COMMAND,
     Guests,
     agent_routes,
     exec_for_json,
 )
-from tests.fakepve.harness import cluster_yaml, make_cluster
-from tests.fakepve.routes import ROUTES
-from tests.fakepve.state import template_config
+from tests.fakes.pve.harness import cluster_yaml, make_cluster
+from tests.fakes.pve.routes import ROUTES
+from tests.fakes.pve.state import template_config
 
 
 @dataclass

@@ -1,0 +1,234 @@
+"""Seeds against upstream truth: cloud-init schemas and binary, K3s flags, CRDs, Kubernetes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from generator import yamlio
+from generator.config.model import Cluster
+from generator.render.k3s import CONFIG_PATH
+from generator.render.manifests import FLUX_OPERATOR_VERSION, MANIFESTS_DIR, flux_operator_values
+from generator.render.seeds import node_seed, render_seeds
+from tests.render.seed_clusters import GOLDEN_FIXTURES, SECRETS, fixture_cluster, sized
+from tests.upstream import (
+    chart_defaults,
+    chart_values_schema,
+    deep_merge,
+    k3s_flags,
+    validate_custom_resource,
+)
+
+KUBERNETES_VERSION = "1.33.0"  # the minor of the pinned K3s in the fixtures (v1.33.4+k3s1)
+CLUSTERS = {name: fixture_cluster(name) for name in GOLDEN_FIXTURES} | {
+    "5-servers-20-agents": sized(5, 20)
+}
+
+
+def all_seeds() -> list[tuple[str, dict[str, str]]]:
+    out = []
+    for cluster_name, cluster in CLUSTERS.items():
+        rendered = render_seeds(cluster, SECRETS)
+        for node in cluster.nodes:
+            seed = {
+                f: rendered[f"cloud-init/{node.name}/{f}"].text
+                for f in ("user-data", "meta-data", "network-config")
+            }
+            out.append((f"{cluster_name}/{node.name}", seed))
+    return out
+
+
+SEEDS = all_seeds()
+
+
+def loaded(text: str) -> Any:
+    return yamlio.load_all_plain(text)[0]
+
+
+def manifests(cluster: Cluster) -> dict[str, list[dict[str, Any]]]:
+    files = loaded(node_seed(cluster, SECRETS, cluster.first_server)["user-data"])["write_files"]
+    return {
+        f["path"]: yamlio.load_all_plain(f["content"])
+        for f in files
+        if f["path"].startswith(MANIFESTS_DIR)
+    }
+
+
+def objects(kind: str) -> list[dict[str, Any]]:
+    found = []
+    for cluster in (*CLUSTERS.values(), sized(1, 0)):
+        for docs in manifests(cluster).values():
+            found += [d for d in docs if d["kind"] == kind]
+    return found
+
+
+# ---- cloud-init JSON schemas -----------------------------------------------------------
+
+
+def test_every_user_data_matches_the_cloud_config_schema(upstream: Path) -> None:
+    schema = json.loads((upstream / "cloud-init" / "schema-cloud-config-v1.json").read_text())
+    validator = jsonschema.Draft4Validator(schema)
+    for name, seed in SEEDS:
+        errors = [e.message for e in validator.iter_errors(loaded(seed["user-data"]))]
+        assert not errors, f"{name}: {errors}"
+
+
+def test_every_network_config_matches_the_v2_schema(upstream: Path) -> None:
+    schema = json.loads((upstream / "cloud-init" / "schema-network-config-v2.json").read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    for name, seed in SEEDS:
+        errors = [e.message for e in validator.iter_errors(loaded(seed["network-config"]))]
+        assert not errors, f"{name}: {errors}"
+
+
+# ---- K3s flags -------------------------------------------------------------------------
+
+
+def test_every_k3s_key_is_a_flag_of_the_nodes_role(upstream: Path) -> None:
+    flags = k3s_flags(upstream)
+    checked = set()
+    for name, seed in SEEDS:
+        files = {f["path"]: f for f in loaded(seed["user-data"])["write_files"]}
+        config = loaded(files[CONFIG_PATH]["content"])
+        role = "server" if "tls-san" in config else "agent"
+        checked.add(role)
+        unknown = set(config) - set(flags[role])
+        assert not unknown, f"{name}: {sorted(unknown)} are not K3s {role} flags"
+    datastore = sized(3, 1, datastore_endpoint="postgres://k3s@db.lan:5432/k3s")
+    for node in datastore.servers:
+        config = loaded(
+            {
+                f["path"]: f
+                for f in loaded(node_seed(datastore, SECRETS, node)["user-data"])["write_files"]
+            }[CONFIG_PATH]["content"]
+        )
+        assert set(config) <= set(flags["server"])
+    assert checked == {"server", "agent"}
+
+
+# ---- manifests against CRDs and Kubernetes ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "helm_controller", ["k3s-helm-controller-v0.17.1", "k3s-helm-controller-v0.17.7"]
+)
+def test_helm_chart_matches_the_helm_controller_crd(upstream: Path, helm_controller: str) -> None:
+    charts = objects("HelmChart")
+    assert charts
+    for chart in charts:
+        validate_custom_resource(chart, upstream / helm_controller)
+
+
+def test_flux_operator_values_exist_in_the_chart_and_match_its_schema(upstream: Path) -> None:
+    defaults = chart_defaults(upstream, "flux-operator", FLUX_OPERATOR_VERSION)
+    values = flux_operator_values()
+    assert set(values) <= set(defaults)
+    schema = chart_values_schema(upstream, "flux-operator", FLUX_OPERATOR_VERSION)
+    assert schema is not None
+    jsonschema.validate(deep_merge(defaults, values), schema)
+    for chart in objects("HelmChart"):
+        assert loaded(chart["spec"]["valuesContent"]) == values
+
+
+def test_flux_instance_matches_its_crd(upstream: Path) -> None:
+    instances = objects("FluxInstance")
+    assert any("pullSecret" in i["spec"]["sync"] for i in instances)
+    for instance in instances:
+        validate_custom_resource(instance, upstream / "flux-operator")
+
+
+def test_kube_vip_and_secrets_are_valid_kubernetes_objects() -> None:
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    kinds = set()
+    for kind in (
+        "DaemonSet",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Secret",
+        "Namespace",
+    ):
+        for obj in objects(kind):
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+            kinds.add(kind)
+    assert kinds == {
+        "DaemonSet",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Secret",
+        "Namespace",
+    }
+
+
+# ---- Debian's real cloud-init (22.4 in CI) ---------------------------------------------
+
+
+def cloud_init() -> str:
+    found = shutil.which("cloud-init")
+    if found is None:
+        pytest.skip(
+            "cloud-init is not installed (CI installs Debian's; apt-get install cloud-init)"
+        )
+    return found
+
+
+def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+
+
+# One seed per role and layout is enough for the binary; the schemas above cover every node.
+SAMPLES = [
+    s
+    for s in SEEDS
+    if s[0]
+    in (
+        "seeds-ha/k3s-server-1",
+        "seeds-ha/k3s-server-2",
+        "seeds-ha/k3s-agent-1",
+        "seeds-single/tiny-1",
+    )
+]
+
+
+@pytest.mark.parametrize(("name", "seed"), SAMPLES, ids=[s[0] for s in SAMPLES])
+def test_real_cloud_init_accepts_the_seed(name: str, seed: dict[str, str], tmp_path: Path) -> None:
+    binary = cloud_init()
+    for file_name, text in seed.items():
+        (tmp_path / file_name).write_text(text)
+    schema = run([binary, "schema", "-c", "user-data"], tmp_path)
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+    for output in ("eni", "netplan"):
+        out = tmp_path / output
+        convert = run(
+            [
+                binary,
+                "devel",
+                "net-convert",
+                "-p",
+                "network-config",
+                "-k",
+                "yaml",
+                "-D",
+                "debian",
+                "-O",
+                output,
+                "-d",
+                str(out),
+            ],
+            tmp_path,
+        )
+        assert convert.returncode == 0, f"{output}: {convert.stdout}{convert.stderr}"
+        rendered = "\n".join(p.read_text() for p in out.rglob("*") if p.is_file())
+        ip = loaded(seed["network-config"])["network"]["ethernets"]["lan"]["addresses"][0]
+        assert ip in rendered
+        if output == "eni":
+            assert "route add default gw" in rendered  # the default route survived
+        else:
+            assert "to: 0.0.0.0/0" in rendered

@@ -1,0 +1,180 @@
+"""`homelab-gen new` through the real CLI, in temp dirs, with real git."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from generator import config, secrets
+from tests.test_cli import run_cli
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+ANSWERS = """\
+cluster_name: lab
+domain: home.example.net
+network_cidr: 192.168.50.0/24
+servers: 3
+agents: 4
+longhorn: true
+whoami: false
+git_url: git@github.com:me/lab-ops.git
+"""
+
+
+def new(
+    tmp_path: Path, *args: str, home: Path | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    home = home or tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return subprocess.run(
+        ["python", "-m", "generator", "new", *args],
+        cwd=tmp_path,
+        env={**os.environ, "HOME": str(home), "GIT_CONFIG_GLOBAL": str(home / ".gitconfig")},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
+
+
+@pytest.fixture(scope="module")
+def default_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("new")
+    result = new(tmp, "--no-input", "lab")
+    assert result.returncode == 0, result.stderr
+    return tmp / "lab"
+
+
+def test_no_input_writes_a_committed_valid_repo(default_repo: Path) -> None:
+    assert git(default_repo, "status", "--porcelain") == ""
+    assert "homelab-gen: new cluster repo" in git(default_repo, "log", "--oneline")
+    tracked = git(default_repo, "ls-files").split()
+    for expected in ("cluster.yaml", ".gitignore", "README.md"):
+        assert expected in tracked
+    assert any(path.startswith("gitops/clusters/home/") for path in tracked)
+    assert any(path.endswith("/network-config") for path in tracked)
+    result = run_cli("validate", "-C", str(default_repo))
+    assert result.returncode == 0, result.stderr
+
+
+def test_no_generated_secret_is_in_any_tracked_file(default_repo: Path) -> None:
+    store = secrets.load(default_repo)
+    assert store.values()
+    tracked = git(default_repo, "ls-files", "-z").split("\0")
+    for path in filter(None, tracked):
+        text = (default_repo / path).read_bytes()
+        for value in store.values():
+            assert value.encode() not in text, f"a secret leaked into tracked file {path}"
+    # and the files that do hold them are private and untracked
+    holders = [p for p in default_repo.rglob("*") if p.is_file() and ".git" not in p.parts]
+    holding = [p for p in holders if store.k3s_token.encode() in p.read_bytes()]
+    assert holding, "the token should reach the seeds"
+    for path in holding:
+        assert path.stat().st_mode & 0o777 == 0o600, path
+        assert str(path.relative_to(default_repo)) not in tracked
+
+
+def test_the_cluster_yaml_explains_itself(default_repo: Path) -> None:
+    text = (default_repo / "cluster.yaml").read_text()
+    assert "HOMELAB_GEN_PVE_TOKEN" in text and "seed_method: iso" in text
+    commented = [
+        line for line in text.splitlines() if ":" in line and not line.lstrip().startswith("-")
+    ]
+    assert sum("#" in line for line in commented) >= len(commented) // 2
+
+
+def test_answers_file_drives_every_proposal(tmp_path: Path) -> None:
+    (tmp_path / "answers.yaml").write_text(ANSWERS)
+    result = new(tmp_path, "--answers", "answers.yaml", "lab")
+    assert result.returncode == 0, result.stderr
+    cluster = config.load(tmp_path / "lab").cluster
+    assert cluster.name == "lab"
+    assert [str(n.ip) for n in cluster.servers] == [
+        "192.168.50.11",
+        "192.168.50.12",
+        "192.168.50.13",
+    ]
+    assert [str(n.ip) for n in cluster.agents] == [f"192.168.50.{21 + i}" for i in range(4)]
+    assert str(cluster.network.gateway) == "192.168.50.1"
+    assert str(cluster.network.api_vip) == "192.168.50.10"
+    assert cluster.network.metallb_range == "192.168.50.200-192.168.50.250"
+    assert [n.vmid for n in cluster.nodes] == [201, 202, 203, 211, 212, 213, 214]
+    assert cluster.components.longhorn.enabled and not cluster.components.whoami.enabled
+    assert cluster.cluster.git.private
+
+
+def test_ssh_git_url_gets_a_deploy_key_that_stays_out_of_git(tmp_path: Path) -> None:
+    (tmp_path / "answers.yaml").write_text(ANSWERS)
+    result = new(tmp_path, "--answers", "answers.yaml", "lab")
+    repo = tmp_path / "lab"
+    private = secrets.load(repo).git_deploy_key
+    assert private and private.startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    public = (repo / ".homelab-gen" / "deploy-key.pub").read_text().strip()
+    assert public.startswith("ssh-ed25519 ") and public in result.stdout
+    for path in filter(None, git(repo, "ls-files", "-z").split("\0")):
+        assert b"PRIVATE KEY" not in (repo / path).read_bytes(), path
+
+
+def test_default_ssh_key_comes_from_home(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    key = (Path(__file__).parents[1] / "fixtures" / "valid" / "three-servers.yaml").read_text()
+    public = key.split('ssh_authorized_keys: ["')[1].split('"')[0]
+    (home / ".ssh" / "id_ed25519.pub").write_text(public + "\n")
+    assert new(tmp_path, "--no-input", "lab", home=home).returncode == 0
+    assert config.load(tmp_path / "lab").cluster.ssh_authorized_keys == (public,)
+
+
+def test_interactive_prompts_take_typed_answers(tmp_path: Path) -> None:
+    # cluster name typed, every other question takes its default (Enter).
+    result = new(tmp_path, "lab", stdin="typed\n" + "\n" * 40)
+    assert result.returncode == 0, result.stderr
+    cluster = config.load(tmp_path / "lab").cluster
+    assert cluster.name == "typed"
+    assert [n.name for n in cluster.nodes] == ["typed-server-1", "typed-agent-1", "typed-agent-2"]
+
+
+def test_refuses_a_non_empty_folder_and_touches_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "lab"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine\n")
+    result = new(tmp_path, "--no-input", "lab")
+    assert result.returncode == 1
+    assert "exists and is not empty" in result.stderr
+    assert sorted(p.name for p in target.iterdir()) == ["notes.txt"]
+    assert (target / "notes.txt").read_text() == "mine\n"
+
+
+def test_fills_an_existing_empty_folder(tmp_path: Path) -> None:
+    (tmp_path / "lab").mkdir()
+    assert new(tmp_path, "--no-input", "lab").returncode == 0
+    assert (tmp_path / "lab" / "cluster.yaml").exists()
+
+
+def test_invalid_answers_exit_2_and_leave_nothing(tmp_path: Path) -> None:
+    (tmp_path / "answers.yaml").write_text("servers: 2\nnetwork_cidr: 10.1.0.0/24\n")
+    result = new(tmp_path, "--answers", "answers.yaml", "lab")
+    assert result.returncode == 2
+    assert "nodes: has 2 servers (use 1 or an odd number: etcd needs a majority" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.yaml", "home"]
+
+
+def test_unknown_answer_names_suggest_the_question(tmp_path: Path) -> None:
+    (tmp_path / "answers.yaml").write_text("cluster_nmae: lab\n")
+    result = new(tmp_path, "--answers", "answers.yaml", "lab")
+    assert result.returncode == 2
+    assert "cluster_nmae: unknown question (did you mean 'cluster_name'?)" in result.stderr
+    assert not (tmp_path / "lab").exists()
