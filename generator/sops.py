@@ -35,7 +35,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.representer import SafeRepresenter
 
 from generator.errors import HomelabError, UsageError
-from generator.yamlio import is_yaml11_ambiguous
+from generator.yamlio import block_dumper, is_yaml11_ambiguous
 
 SOPS_VERSION = "3.13.2"
 """The sops release whose file format this module writes (the `version` it records)."""
@@ -511,13 +511,7 @@ _Representer.add_representer(str, _represent_str)
 
 def _dump(data: Any) -> str:
     """Block YAML with go-yaml's layout at sops's indent of 4, keys in the given order."""
-    yaml = YAML(typ="safe", pure=True)
-    yaml.Representer = _Representer
-    yaml.default_flow_style = False
-    yaml.representer.sort_base_mapping_type_on_output = False
-    yaml.representer.ignore_aliases = lambda data: True
-    yaml.indent(mapping=4, sequence=6, offset=4)
-    yaml.width = 1 << 30
+    yaml = block_dumper(_Representer, (4, 6, 4), 1 << 30)
     stream = io.StringIO()
     yaml.dump(data, stream)
     return stream.getvalue()

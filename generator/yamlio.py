@@ -43,17 +43,25 @@ class _Representer(SafeRepresenter):
 _Representer.add_representer(str, _represent_str)
 
 
-def _safe_dumper() -> YAML:
+def block_dumper(
+    representer: type[SafeRepresenter], indent: tuple[int, int, int], width: int
+) -> YAML:
+    """A safe block-style dumper that keeps key order; indent is (mapping, sequence, offset)."""
     yaml = YAML(typ="safe", pure=True)
-    yaml.Representer = _Representer
+    yaml.Representer = representer
     # Set before the representer exists: it copies the setting once, when first made.
     yaml.default_flow_style = False
     yaml.representer.sort_base_mapping_type_on_output = False
     # A value used twice (a shared list) must be written twice, not as an &anchor.
     yaml.representer.ignore_aliases = lambda data: True
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 4096
+    mapping, sequence, offset = indent
+    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+    yaml.width = width
     return yaml
+
+
+def _safe_dumper() -> YAML:
+    return block_dumper(_Representer, (2, 4, 2), 4096)
 
 
 def load_text(text: str, source: str) -> Any:
