@@ -9,8 +9,10 @@ environment instead: environment.proxmox_token decides which source wins.
 from __future__ import annotations
 
 import secrets as _random
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from generator import fileio, yamlio
 from generator.errors import ConfigError, HomelabError
@@ -33,10 +35,24 @@ class Secrets:
     datastore_password: str | None = None
     dns_api_token: str | None = None
     proxmox_token: str | None = None
+    # K3s's agent token: agents join with it instead of the server token. Labs made before
+    # it existed have none, and their agents keep joining with k3s_token.
+    agent_token: str | None = None
+    # The age identity that decrypts the repo's SOPS files; the first server's seed hands it
+    # to Flux as the sops-age Secret.
+    age_key: str | None = None
+    # The user's own Kubernetes Secrets: "namespace/name" -> {key: value}.
+    kubernetes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def values(self) -> tuple[str, ...]:
         """Every secret value present, for leak checks."""
-        return tuple(v for f in fields(self) if (v := getattr(self, f.name)))
+        found = [
+            v
+            for f in fields(self)
+            if f.name != "kubernetes" and isinstance(v := getattr(self, f.name), str) and v
+        ]
+        found += [v for data in self.kubernetes.values() for v in data.values() if v]
+        return tuple(found)
 
 
 def store_path(directory: Path) -> Path:
@@ -63,7 +79,7 @@ def create(directory: Path, deploy_key: bool = False) -> Secrets:
         values["git_deploy_key"] = private
         fileio.write_atomic(deploy_key_path(directory), public + "\n")
     _write(path, values)
-    return Secrets(**values)
+    return Secrets(**dict[str, Any](values))
 
 
 def deploy_key_path(directory: Path) -> Path:

@@ -1,4 +1,5 @@
-"""What rendering produces: a file's text, and whether it holds a secret (then mode 0600)."""
+"""What rendering produces: a file's text, whether it holds a secret (then mode 0600), and
+whether it is a Kubernetes Secret that the workspace writes SOPS-encrypted for Flux."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from dataclasses import dataclass
 class RenderedFile:
     text: str
     secret: bool = False
+    # Plain YAML of a Kubernetes Secret: workspace encrypts its data/stringData with SOPS
+    # before it touches the disk (render stays pure: encryption is random), so once
+    # written it is safe to track in git.
+    sops: bool = False
 
     @property
     def mode(self) -> int:
-        return 0o600 if self.secret else 0o644
+        return 0o600 if self.secret and not self.sops else 0o644
