@@ -55,6 +55,13 @@ INNER_LAYERS: dict[str, tuple[frozenset[str], ...]] = {
         frozenset({"verdict", "k8s", "cloudinit", "kubeconfig"}),
         frozenset({"facts"}),
     ),
+    "sops": (
+        frozenset({"__init__"}),  # re-exports the API
+        frozenset({"crypt", "config_file"}),
+        frozenset({"metadata"}),
+        frozenset({"tree", "layout", "age"}),
+        frozenset({"values"}),
+    ),
 }
 
 
