@@ -96,8 +96,18 @@ def server_wide_settings(cluster: Cluster, secrets: Secrets) -> dict[str, Any]:
     endpoint = datastore_url(cluster, secrets)
     if endpoint is not None:
         settings["datastore-endpoint"] = endpoint
+    if secrets.agent_token:
+        settings["agent-token"] = secrets.agent_token
     settings.update(SERVER_METRICS_CONFIG)
     return settings
+
+
+def join_token(secrets: Secrets, node: Node) -> str:
+    """Agents join with the agent token, which cannot join a server; labs made before it
+    existed have none, and their agents keep the server token they booted with."""
+    if node.is_server or not secrets.agent_token:
+        return secrets.k3s_token
+    return secrets.agent_token
 
 
 def join_settings(cluster: Cluster, node: Node) -> dict[str, Any]:
@@ -121,7 +131,7 @@ def k3s_config(
     node_name and node_ip stand in for the node's own when a seed is rendered once per role
     and then filled in per node.
     """
-    config: dict[str, Any] = {"token": secrets.k3s_token, **join_settings(cluster, node)}
+    config: dict[str, Any] = {"token": join_token(secrets, node), **join_settings(cluster, node)}
     config["node-name"] = node.name if node_name is None else node_name
     config["node-ip"] = str(node.ip) if node_ip is None else node_ip
     if node.is_server:

@@ -1,8 +1,9 @@
 """Per-node NoCloud seeds: user-data, meta-data and network-config, as boot hands them over.
 
 Pure and deterministic: the same cluster and secrets give byte-identical seeds. Every
-secret (the K3s token, the datastore password, Git and DNS credentials) lives in user-data
-only, which is written mode 0600 and git-ignored.
+secret (the K3s tokens, the datastore password, the age key and Git credentials) lives in
+user-data only, which is written mode 0600 and git-ignored. Nothing here depends on
+`components`: cloud-init never runs again, so a switch must be something Flux completes alone.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from generator import naming, yamlio
 from generator.config.model import Cluster, Node
 from generator.errors import HomelabError
-from generator.render import k3s
+from generator.render import bootstrap, k3s
 from generator.render.manifests import MANIFESTS_DIR, first_server_manifests
 from generator.render.output import RenderedFile
 from generator.render.templating import HEADER, render_template
@@ -178,15 +179,28 @@ def k3s_files(cluster: Cluster, secrets: Secrets, node: Node, host: Host) -> lis
         write_file(k3s.INSTALL_UNIT_PATH, k3s.install_unit(cluster, node), "0644"),
     ]
     if node == cluster.first_server:
-        manifests = first_server_manifests(cluster, secrets)
+        manifests = first_server_manifests(cluster)
         found += [
             write_file(f"{MANIFESTS_DIR}/{name}", text, "0600") for name, text in manifests.items()
         ]
+        found += bootstrap_files(cluster, secrets)
     return found
 
 
-def run_commands(cluster: Cluster) -> list[str]:
-    """Start services without waiting: the install unit retries on its own until K3s is in."""
+def bootstrap_files(cluster: Cluster, secrets: Secrets) -> list[dict[str, str]]:
+    """The values Flux needs first, and the unit that turns them into Secrets (first server)."""
+    handed = bootstrap.bootstrap_secrets(cluster, secrets)
+    if not handed:
+        return []
+    values = bootstrap.value_files(handed)
+    return [write_file(path, value, "0600") for path, value in values.items()] + [
+        write_file(bootstrap.SCRIPT_PATH, bootstrap.script(handed), "0755"),
+        write_file(bootstrap.UNIT_PATH, bootstrap.unit(), "0644"),
+    ]
+
+
+def run_commands(cluster: Cluster, units: list[str]) -> list[str]:
+    """Start services without waiting: each unit retries on its own until its work is done."""
     # qemu-guest-agent's unit is static (udev starts it when the virtio port appears), so it
     # can only be started, not enabled; starting it again is harmless.
     commands = [
@@ -196,9 +210,11 @@ def run_commands(cluster: Cluster) -> list[str]:
         # need nothing.
         MULTIPATH_RECONFIGURE,
         "systemctl daemon-reload",
-        f"systemctl enable {k3s.INSTALL_UNIT}",
-        f"systemctl start --no-block {k3s.INSTALL_UNIT}",
     ]
+    # Enabled so a reboot before they finish starts them again; --no-block so cloud-init
+    # neither waits for them nor sees their failures (they fail until the network is up).
+    for unit in units:
+        commands += [f"systemctl enable {unit}", f"systemctl start --no-block {unit}"]
     return commands
 
 
@@ -215,6 +231,9 @@ def login_user(cluster: Cluster) -> dict[str, Any]:
 def user_data_dict(cluster: Cluster, secrets: Secrets, node: Node, host: Host) -> dict[str, Any]:
     files = k3s_files(cluster, secrets, node, host)
     files.append(write_file(MULTIPATH_BLACKLIST_PATH, MULTIPATH_BLACKLIST, "0644"))
+    units = [k3s.INSTALL_UNIT]
+    if any(f["path"] == bootstrap.UNIT_PATH for f in files):
+        units.append(bootstrap.UNIT)
     return {
         "hostname": host.name,
         "fqdn": host.fqdn,
@@ -229,7 +248,7 @@ def user_data_dict(cluster: Cluster, secrets: Secrets, node: Node, host: Host) -
         "package_upgrade": cluster.vm.upgrade_packages,
         "packages": packages(cluster),
         "write_files": files,
-        "runcmd": run_commands(cluster),
+        "runcmd": run_commands(cluster, units),
     }
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from generator import yamlio
-from generator.render import k3s
+from generator.render import bootstrap, k3s
 from generator.render.manifests import MANIFESTS_DIR
 from tests.qemu.agent import AgentError, GuestAgent
 from tests.qemu.cluster import Target
@@ -176,6 +176,33 @@ def assert_k3s_install_armed(
     assert f"INSTALL_K3S_VERSION='{version}'" in script
     assert f"INSTALL_K3S_EXEC='{role}'" in script
     assert "INSTALL_K3S_SKIP_START=true" in script
+    assert_still_retrying(guest, unit, deadline)
+    assert guest.agent.exec(f"test -e {k3s.INSTALLED_MARKER}").exitcode != 0, "marker exists"
+
+
+def assert_bootstrap_armed(guest: Guest, seed: Seed, first_server: bool, deadline: float) -> None:
+    """The first server's unit that creates Flux's bootstrap Secrets: with no K3s here it
+    must keep failing and retrying, while cloud-init finished clean. Other nodes have none."""
+    unit = bootstrap.UNIT
+    ours = [f for f in seed.user_data["write_files"]
+            if f["path"].startswith(f"{bootstrap.VALUES_DIR}/")
+            or f["path"] in (bootstrap.UNIT_PATH, bootstrap.SCRIPT_PATH)]  # fmt: skip
+    if not first_server:
+        assert not ours, "only the first server hands Flux its bootstrap Secrets"
+        assert guest.agent.exec(f"test -e {bootstrap.UNIT_PATH}").exitcode != 0
+        return
+    assert {f["path"] for f in ours} >= {bootstrap.UNIT_PATH, bootstrap.SCRIPT_PATH}
+    for item in ours:
+        assert guest.read(item["path"]) == item["content"], f"{item['path']} differs from the seed"
+        mode = guest.sh(f"stat -c '%a %U:%G' {item['path']}").strip()
+        assert mode == f"{int(item['permissions'], 8):o} root:root", f"{item['path']}: {mode}"
+    assert guest.sh(f"systemctl is-enabled {unit}").strip() == "enabled"
+    assert_still_retrying(guest, unit, deadline)
+    assert guest.agent.exec(f"test -e {bootstrap.DONE_MARKER}").exitcode != 0, "marker exists"
+
+
+def assert_still_retrying(guest: Guest, unit: str, deadline: float) -> None:
+    """The unit failed at least once and systemd keeps retrying it: never given up."""
     while True:
         shown = _properties(guest.sh(f"systemctl show {unit} -p Restart -p NRestarts "
                                      "-p ActiveState -p SubState -p Result"))  # fmt: skip
@@ -184,10 +211,9 @@ def assert_k3s_install_armed(
         assert time.monotonic() < deadline, f"{unit} never retried: {shown}"
         time.sleep(3)
     assert shown["Restart"] == "on-failure", shown
-    # Still trying: running an attempt, or waiting to run the next one. Never given up.
+    # Still trying: running an attempt, or waiting to run the next one.
     assert shown["ActiveState"] == "activating", shown
     assert shown["SubState"] in ("start", "auto-restart"), shown
-    assert guest.agent.exec(f"test -e {k3s.INSTALLED_MARKER}").exitcode != 0, "marker exists"
 
 
 def _properties(text: str) -> dict[str, str]:

@@ -40,8 +40,14 @@ CLUSTER = clusters.cluster_data(
     ssh_keys=[clusters.SSH_KEY.replace("me@laptop", "qemu@test")],
 )
 
-# Test-only values; nothing real is guarded by them.
-SECRETS = Secrets(k3s_token="qemu-test-token-0c9d2e7b", grafana_admin_password="qemu-test-pw")
+# Test-only values; nothing real is guarded by them. The age key makes the first server's
+# seed carry the unit that creates Flux's bootstrap Secrets, so the boot exercises it too.
+SECRETS = Secrets(
+    k3s_token="qemu-test-token-0c9d2e7b",
+    grafana_admin_password="qemu-test-pw",
+    agent_token="qemu-test-agent-token-5a1f",
+    age_key="AGE-SECRET-KEY-1QEMUTESTN0TAREA1KEYQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ",
+)
 
 
 @dataclass(frozen=True)

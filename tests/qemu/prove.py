@@ -107,3 +107,9 @@ def check_first_boot(guest: Guest, target: Target, seed: Seed, status: str) -> N
         role=target.node.role,
         deadline=time.monotonic() + 120,
     )
+    checks.assert_bootstrap_armed(
+        guest,
+        seed,
+        first_server=target.node == target.cluster.first_server,
+        deadline=time.monotonic() + 120,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 from generator import config, yamlio
@@ -24,6 +25,15 @@ SECRETS = Secrets(
     git_token="git-token-ghp_0a1b2c3d4e5f",
     datastore_password="db-pass/with:odd@chars",
     dns_api_token="cf-dns-token-Zx81Lm",
+    agent_token="agent-token-9c4e1d7b2a6f03e5",
+    # Over 64 characters like a real one, so a 64-character prefix is a real leak check.
+    age_key="AGE-SECRET-KEY-1TESTVALUEN0TAREA1KEYF0RHOMELABGENSEEDTESTSQQQQQQQQQQQQQQQQ",
+)
+# Every kind of secret set, the user's own too, for checks that none leaks.
+EVERY_SECRET = dataclasses.replace(
+    SECRETS,
+    proxmox_token="root@pam!homelab=0b7c9e4f-proxmox-token-3d2a",
+    kubernetes={"apps/db-credentials": {"password": "user-db-password-Lk29xQ"}},
 )
 
 

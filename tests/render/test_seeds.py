@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,12 @@ from generator import naming, yamlio
 from generator.config.model import COMPONENT_NAMES, COMPONENTS, Cluster
 from generator.errors import HomelabError
 from generator.proxmox import seediso
-from generator.render import render_all
+from generator.render import bootstrap, render_all
 from generator.render.k3s import CONFIG_PATH, INSTALL_UNIT_PATH
 from generator.render.manifests import MANIFESTS_DIR
 from generator.render.seeds import node_seed, render_seeds
 from generator.render.templating import HEADER
+from generator.secrets import Secrets
 from tests.render.seed_clusters import (
     GOLDEN_FIXTURES,
     SECRETS,
@@ -50,7 +52,11 @@ def k3s_config(seed: dict[str, str]) -> dict[str, Any]:
 
 
 def seeds_of(cluster: Cluster) -> dict[str, dict[str, str]]:
-    rendered = render_seeds(cluster, SECRETS)
+    return seeds_with(cluster, SECRETS)
+
+
+def seeds_with(cluster: Cluster, secrets: Secrets) -> dict[str, dict[str, str]]:
+    rendered = render_seeds(cluster, secrets)
     out: dict[str, dict[str, str]] = {}
     for path, item in rendered.items():
         _, node, name = path.split("/")
@@ -83,8 +89,27 @@ def test_every_other_node_joins_through_the_api_host(topology: Cluster) -> None:
     assert "server" not in configs[topology.first_server.name]
 
 
-def test_every_node_shares_the_token(topology: Cluster) -> None:
-    assert {c["token"] for c in configs_of(topology).values()} == {SECRETS.k3s_token}
+def test_servers_share_the_server_token_and_agents_join_with_the_agent_token(
+    topology: Cluster,
+) -> None:
+    configs = configs_of(topology)
+    for node in topology.nodes:
+        config = configs[node.name]
+        if node.is_server:
+            assert config["token"] == SECRETS.k3s_token, node.name
+            assert config["agent-token"] == SECRETS.agent_token, node.name
+        else:
+            assert config["token"] == SECRETS.agent_token, node.name
+            assert "agent-token" not in config, node.name
+
+
+def test_a_lab_without_an_agent_token_keeps_joining_agents_with_the_server_token() -> None:
+    """Labs made before the agent token existed: their running agents hold k3s_token."""
+    cluster = sized(3, 2)
+    older = dataclasses.replace(SECRETS, agent_token=None)
+    configs = {n: k3s_config(s) for n, s in seeds_with(cluster, older).items()}
+    assert {c["token"] for c in configs.values()} == {SECRETS.k3s_token}
+    assert not any("agent-token" in c for c in configs.values())
 
 
 def test_every_server_has_the_vip_and_api_name_in_tls_san(topology: Cluster) -> None:
@@ -104,6 +129,7 @@ SERVER_WIDE = (
     "write-kubeconfig-mode",
     "etcd-expose-metrics",
     "datastore-endpoint",
+    "agent-token",
 )
 
 
@@ -111,6 +137,7 @@ def test_server_wide_settings_are_identical(topology: Cluster) -> None:
     configs = configs_of(topology)
     shared = [{k: configs[n.name].get(k) for k in SERVER_WIDE} for n in topology.servers]
     assert all(s == shared[0] for s in shared)
+    assert shared[0]["agent-token"] == SECRETS.agent_token
     assert shared[0]["flannel-backend"] == "vxlan"
     assert shared[0]["write-kubeconfig-mode"] == "0600"
 
@@ -181,17 +208,23 @@ def test_secret_bearing_files_on_the_node_are_0600() -> None:
     files = written(seed)
     assert files[CONFIG_PATH]["permissions"] == "0600"
     manifests = [p for p in files if p.startswith(MANIFESTS_DIR)]
-    assert manifests
+    values = [p for p in files if p.startswith(f"{bootstrap.VALUES_DIR}/")]
+    assert manifests and len(values) == 3  # age.agekey, identity, known_hosts
+    for path in manifests + values:
+        assert files[path]["permissions"] == "0600", path
     for path in manifests:
-        assert files[path]["permissions"] == "0600"
         assert DNS_LABEL.match(Path(path).stem), path
 
 
-def test_only_the_first_server_carries_manifests() -> None:
+def test_only_the_first_server_carries_manifests_and_bootstrap_secrets() -> None:
     cluster = sized(3, 2)
     for name, seed in seeds_of(cluster).items():
-        has = any(p.startswith(MANIFESTS_DIR) for p in written(seed))
-        assert has == (name == cluster.first_server.name)
+        paths = written(seed)
+        first = name == cluster.first_server.name
+        assert any(p.startswith(MANIFESTS_DIR) for p in paths) == first, name
+        assert (bootstrap.UNIT_PATH in paths) == first, name
+        assert any(p.startswith(bootstrap.VALUES_DIR) for p in paths) == first, name
+        assert SECRETS.age_key not in seed["user-data"] or first, name
 
 
 def test_a_single_server_with_a_vip_still_gets_kube_vip() -> None:
@@ -244,25 +277,19 @@ def test_longhorns_prerequisites_are_on_every_node() -> None:
         assert 'devnode "^sd[a-z0-9]+"' in blacklist["content"]
 
 
-def without_manifests(seed: dict[str, str]) -> dict[str, Any]:
-    """A seed less the first server's manifests folder (Kubernetes objects, not node settings)."""
-    data = user_data(seed)
-    data["write_files"] = [
-        f for f in data["write_files"] if not f["path"].startswith(f"{MANIFESTS_DIR}/")
-    ]
-    return {**seed, "user-data": data}
-
-
+@pytest.mark.parametrize("fixture", GOLDEN_FIXTURES)
 @pytest.mark.parametrize("component", COMPONENT_NAMES)
-def test_switching_a_component_leaves_every_nodes_settings_alone(component: str) -> None:
-    """cloud-init never runs again, so nothing a component needs may wait for its switch."""
-    data = fixture_data("seeds-ha")
+def test_switching_a_component_changes_no_seed(fixture: str, component: str) -> None:
+    """cloud-init never runs again, so nothing in a seed may wait for a component's switch:
+    every file of every node, the first server's manifests and bootstrap Secrets included."""
+    data = fixture_data(fixture)
     data["components"] = {name: True for name in COMPONENT_NAMES}
-    every = {n: without_manifests(s) for n, s in seeds_of(cluster_from(data)).items()}
+    every = render_seeds(cluster_from(data), SECRETS)
     dependents = [c.name for c in COMPONENTS if component in c.needs]
     data["components"].update({name: False for name in (component, *dependents)})
-    switched = {n: without_manifests(s) for n, s in seeds_of(cluster_from(data)).items()}
-    assert switched == every
+    assert render_seeds(cluster_from(data), SECRETS) == every
+    data["components"] = {name: False for name in COMPONENT_NAMES}
+    assert render_seeds(cluster_from(data), SECRETS) == every
 
 
 def test_host_login_and_packages() -> None:
@@ -286,7 +313,8 @@ def test_meta_data_keeps_its_instance_id_when_user_data_changes() -> None:
     cluster = fixture_cluster("seeds-ha")
     node = cluster.nodes[3]
     before = node_seed(cluster, SECRETS, node)
-    after = node_seed(cluster, dataclasses.replace(SECRETS, k3s_token="another"), node)
+    rotated = dataclasses.replace(SECRETS, k3s_token="another", agent_token="another")
+    after = node_seed(cluster, rotated, node)
     assert before["user-data"] != after["user-data"]
     assert before["meta-data"] == after["meta-data"]
     meta = yamlio.load_all_plain(before["meta-data"])[0]
@@ -313,8 +341,10 @@ def test_every_file_starts_with_the_header() -> None:
         assert seed["meta-data"].startswith(HEADER)
         assert seed["network-config"].startswith(HEADER)
         assert seed["user-data"].splitlines()[1] == HEADER
-        for item in written(seed).values():
-            assert HEADER in item["content"].splitlines()[:2]
+        for path, item in written(seed).items():
+            if path.startswith(f"{bootstrap.VALUES_DIR}/"):
+                continue  # a Secret's value, byte for byte
+            assert HEADER in item["content"].splitlines()[:2], path
 
 
 # ---- external datastore ----------------------------------------------------------------
@@ -364,6 +394,8 @@ def test_secrets_appear_only_in_user_data(fixture: str) -> None:
         if path.endswith("/user-data"):
             assert item.secret and item.mode == 0o600
             continue
+        if item.sops:
+            continue  # the workspace encrypts it before it touches the disk
         for value in SECRETS.values():
             for line in value.splitlines():
                 assert line not in item.text, f"{path} leaks a secret"
@@ -371,15 +403,14 @@ def test_secrets_appear_only_in_user_data(fixture: str) -> None:
     assert SECRETS.k3s_token in first
 
 
-def test_private_ssh_repo_ships_deploy_key_and_known_host() -> None:
-    files = written(seeds_of(fixture_cluster("seeds-single"))["tiny-1"])
-    docs = yamlio.load_all_plain(files[f"{MANIFESTS_DIR}/homelab-flux-git-auth.yaml"]["content"])
-    secret = next(d for d in docs if d["kind"] == "Secret")
-    assert secret["stringData"]["identity"] == SECRETS.git_deploy_key
-    assert secret["stringData"]["known_hosts"].startswith("github.com ssh-ed25519 ")
-    instance = flux_instance(files)
-    assert instance["spec"]["sync"]["url"] == "ssh://git@github.com/me/tiny-ops.git"
-    assert instance["spec"]["sync"]["pullSecret"] == secret["metadata"]["name"]
+def bootstrap_values(files: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """Secret name -> {key: value} as the seed writes them under bootstrap.VALUES_DIR."""
+    found: dict[str, dict[str, str]] = {}
+    for path, item in files.items():
+        if path.startswith(f"{bootstrap.VALUES_DIR}/"):
+            name, key = path.removeprefix(f"{bootstrap.VALUES_DIR}/").split("/")
+            found.setdefault(name, {})[key] = item["content"]
+    return found
 
 
 def flux_instance(files: dict[str, dict[str, str]]) -> dict[str, Any]:
@@ -388,13 +419,54 @@ def flux_instance(files: dict[str, dict[str, str]]) -> dict[str, Any]:
     return found
 
 
-def test_private_https_repo_uses_the_token() -> None:
+def test_private_ssh_repo_hands_flux_the_deploy_key_and_known_host() -> None:
+    files = written(seeds_of(fixture_cluster("seeds-single"))["tiny-1"])
+    instance = flux_instance(files)
+    assert instance["spec"]["sync"]["url"] == "ssh://git@github.com/me/tiny-ops.git"
+    credentials = bootstrap_values(files)[instance["spec"]["sync"]["pullSecret"]]
+    assert credentials["identity"] == SECRETS.git_deploy_key
+    assert credentials["known_hosts"].startswith("github.com ssh-ed25519 ")
+    assert sorted(credentials) == ["identity", "known_hosts"]  # what Flux's ssh auth reads
+
+
+def test_private_https_repo_hands_flux_the_token() -> None:
     data = fixture_data("seeds-single")
     data["cluster"]["git"]["url"] = "https://gitea.lan/me/tiny-ops.git"
     files = written(seeds_of(cluster_from(data))["tiny-1"])
-    docs = yamlio.load_all_plain(files[f"{MANIFESTS_DIR}/homelab-flux-git-auth.yaml"]["content"])
-    secret = next(d for d in docs if d["kind"] == "Secret")
-    assert secret["stringData"] == {"username": "git", "password": SECRETS.git_token}
+    pull_secret = flux_instance(files)["spec"]["sync"]["pullSecret"]
+    assert bootstrap_values(files)[pull_secret] == {
+        "username": "git",
+        "password": SECRETS.git_token,
+    }
+
+
+def test_the_age_key_becomes_flux_s_sops_age_secret() -> None:
+    files = written(seeds_of(fixture_cluster("seeds-ha"))["k3s-server-1"])
+    assert bootstrap_values(files) == {"sops-age": {"age.agekey": SECRETS.age_key}}
+    script = files[bootstrap.SCRIPT_PATH]["content"]
+    path = "/var/lib/homelab-gen/bootstrap/sops-age/age.agekey"
+    commands = script.replace(" \\\n  ", " ").splitlines()  # one line per command
+    assert f"create_once sops-age --from-file=age.agekey={path}" in commands
+    assert "flux-system" not in bootstrap_values(files)  # a public repo needs no credentials
+
+
+def test_no_bootstrap_unit_when_there_is_nothing_to_hand_over() -> None:
+    """A public repo and no age key (labs made before SOPS): the seed stays as it was."""
+    older = dataclasses.replace(SECRETS, age_key=None)
+    seed = seeds_with(fixture_cluster("seeds-ha"), older)["k3s-server-1"]
+    files = written(seed)
+    assert not [p for p in files if "bootstrap" in p]
+    assert not [c for c in user_data(seed)["runcmd"] if bootstrap.UNIT in c]
+
+
+def test_no_manifest_is_a_secret() -> None:
+    for fixture in GOLDEN_FIXTURES:
+        files = written(seeds_of(fixture_cluster(fixture))[fixture_cluster(fixture).nodes[0].name])
+        manifests = [f for p, f in files.items() if p.startswith(f"{MANIFESTS_DIR}/")]
+        assert manifests
+        for item in manifests:
+            kinds = {d["kind"] for d in yamlio.load_all_plain(item["content"])}
+            assert "Secret" not in kinds, item["path"]
 
 
 @pytest.mark.parametrize(
@@ -415,31 +487,123 @@ def test_private_repo_without_credentials_is_a_clear_error(
         render_seeds(cluster_from(data), secrets)
 
 
-def test_bootstrap_secrets_for_grafana_and_cloudflare() -> None:
-    ha = written(seeds_of(fixture_cluster("seeds-ha"))["k3s-server-1"])
-    docs = yamlio.load_all_plain(ha[f"{MANIFESTS_DIR}/homelab-grafana-admin.yaml"]["content"])
-    assert docs[0] == {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "monitoring"}}
-    assert docs[1]["metadata"] == {"name": "grafana-admin", "namespace": "monitoring"}
-    assert docs[1]["stringData"] == {
-        "admin-user": "admin",
-        "admin-password": SECRETS.grafana_admin_password,
-    }
-    assert f"{MANIFESTS_DIR}/homelab-cloudflare-token.yaml" not in ha  # selfsigned issuer
-    single = written(seeds_of(fixture_cluster("seeds-single"))["tiny-1"])
-    docs = yamlio.load_all_plain(
-        single[f"{MANIFESTS_DIR}/homelab-cloudflare-token.yaml"]["content"]
+def test_seeds_need_no_grafana_or_dns_secret() -> None:
+    """Both are SOPS files under gitops/ now; the seed neither carries nor needs them."""
+    cluster = fixture_cluster("seeds-single")  # ACME issuer, so it once needed the DNS token
+    without = dataclasses.replace(SECRETS, dns_api_token=None, grafana_admin_password="other")
+    assert render_seeds(cluster, without) == render_seeds(cluster, SECRETS)
+
+
+# ---- the bootstrap unit, run against a stand-in k3s ---------------------------------------
+
+
+def test_the_bootstrap_unit_retries_forever_and_is_started_without_blocking() -> None:
+    seed = seeds_of(fixture_cluster("seeds-single"))["tiny-1"]
+    unit = written(seed)[bootstrap.UNIT_PATH]["content"].splitlines()
+    for line in (
+        "Type=oneshot",
+        "Restart=on-failure",
+        "StartLimitIntervalSec=0",
+        f"ExecStart={bootstrap.SCRIPT_PATH}",
+        f"ConditionPathExists=!{bootstrap.DONE_MARKER}",
+        "WantedBy=multi-user.target",
+    ):
+        assert line in unit
+    assert written(seed)[bootstrap.SCRIPT_PATH]["permissions"] == "0755"
+    runcmd = user_data(seed)["runcmd"]
+    assert f"systemctl enable {bootstrap.UNIT}" in runcmd
+    assert f"systemctl start --no-block {bootstrap.UNIT}" in runcmd
+    assert not [c for c in runcmd if bootstrap.UNIT in c and "--no-block" not in c and "start" in c]
+
+
+# A stand-in for `k3s kubectl`: logs its arguments, answers from $STATE (objects that exist,
+# "ready" for the API), and fails the way kubectl does when told to.
+FAKE_K3S = """#!/bin/sh
+echo "$*" >> "$STATE/calls"
+shift  # kubectl
+shift  # --request-timeout=30s
+case "$1 $2" in
+  "get --raw") [ -e "$STATE/ready" ] || exit 1 ;;
+  "get namespace"|"get secret")
+    [ ! -e "$STATE/broken" ] || exit 1
+    [ ! -e "$STATE/$2-$3" ] || echo "$2/$3" ;;
+  "create namespace") touch "$STATE/namespace-$3" ;;
+  "create secret") touch "$STATE/secret-$3" ;;
+  *) exit 3 ;;
+esac
+"""
+
+
+def run_bootstrap(tmp_path: Path, *state: str) -> tuple[int, list[str]]:
+    files = written(seeds_of(fixture_cluster("seeds-single"))["tiny-1"])
+    root = tmp_path / "root"
+    text = files[bootstrap.SCRIPT_PATH]["content"].replace("/var/lib/", f"{root}/")
+    for path, item in files.items():
+        if path.startswith(bootstrap.VALUES_DIR):
+            target = root / path.removeprefix("/var/lib/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(item["content"])
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "k3s").write_text(FAKE_K3S)
+    (tmp_path / "bin" / "k3s").chmod(0o755)
+    (tmp_path / "script").write_text(text)
+    for name in state:
+        (tmp_path / name).touch()
+    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "STATE": str(tmp_path)}
+    done = subprocess.run(
+        ["sh", str(tmp_path / "script")], env=env, capture_output=True, check=False
     )
-    assert docs[0]["metadata"]["name"] == "cert-manager"
-    assert docs[1]["metadata"] == {"name": "cloudflare-api-token", "namespace": "cert-manager"}
-    assert docs[1]["stringData"] == {"api-token": SECRETS.dns_api_token}
-    assert f"{MANIFESTS_DIR}/homelab-grafana-admin.yaml" not in single  # monitoring off
+    calls = (tmp_path / "calls").read_text().splitlines() if (tmp_path / "calls").exists() else []
+    return done.returncode, calls
 
 
-def test_acme_without_a_dns_token_is_a_clear_error() -> None:
-    with pytest.raises(HomelabError, match="no dns_api_token"):
-        render_seeds(
-            fixture_cluster("seeds-single"), dataclasses.replace(SECRETS, dns_api_token=None)
-        )
+def creates(calls: list[str]) -> list[str]:
+    return [c.split(" ", 2)[2] for c in calls if " create " in f" {c.split(' ', 2)[2]}"]
+
+
+def marker(tmp_path: Path) -> Path:
+    return tmp_path / "root" / bootstrap.DONE_MARKER.removeprefix("/var/lib/")
+
+
+def test_bootstrap_fails_for_systemd_to_retry_until_the_api_answers(tmp_path: Path) -> None:
+    code, calls = run_bootstrap(tmp_path)
+    assert code != 0
+    assert calls == ["kubectl --request-timeout=30s get --raw /readyz"]
+    assert not marker(tmp_path).exists()
+
+
+def test_bootstrap_creates_the_namespace_and_every_secret_then_marks_itself_done(
+    tmp_path: Path,
+) -> None:
+    code, calls = run_bootstrap(tmp_path, "ready")
+    assert code == 0
+    values = f"{tmp_path}/root/homelab-gen/bootstrap"
+    assert creates(calls) == [
+        "create namespace flux-system",
+        f"create secret generic sops-age -n flux-system --from-file=age.agekey={values}"
+        "/sops-age/age.agekey",
+        f"create secret generic flux-system -n flux-system --from-file=identity={values}"
+        f"/flux-system/identity --from-file=known_hosts={values}/flux-system/known_hosts",
+    ]
+    assert marker(tmp_path).exists()
+    for path in (f"{values}/sops-age/age.agekey", f"{values}/flux-system/identity"):
+        assert Path(path).exists()  # kubectl read them; they were really there
+
+
+def test_bootstrap_never_replaces_a_secret_that_exists(tmp_path: Path) -> None:
+    """A rebuilt first server, or a day-2 change: what the cluster holds wins."""
+    code, calls = run_bootstrap(tmp_path, "ready", "namespace-flux-system", "secret-sops-age")
+    assert code == 0
+    assert [c.split(" -n ")[0] for c in creates(calls)] == ["create secret generic flux-system"]
+    assert not [c for c in calls if " apply" in c or " replace" in c or " delete" in c]
+    assert marker(tmp_path).exists()
+
+
+def test_bootstrap_stops_when_it_cannot_tell_whether_a_secret_exists(tmp_path: Path) -> None:
+    code, calls = run_bootstrap(tmp_path, "ready", "broken")
+    assert code != 0
+    assert creates(calls) == []
+    assert not marker(tmp_path).exists()
 
 
 def test_flux_syncs_the_cluster_folder_of_the_repo() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -16,7 +17,14 @@ from generator.config.model import Cluster
 from generator.render.k3s import CONFIG_PATH
 from generator.render.manifests import FLUX_OPERATOR_VERSION, MANIFESTS_DIR, flux_operator_values
 from generator.render.seeds import node_seed, render_seeds
-from tests.render.seed_clusters import GOLDEN_FIXTURES, SECRETS, fixture_cluster, sized
+from generator.secrets import Secrets
+from tests.render.seed_clusters import (
+    EVERY_SECRET,
+    GOLDEN_FIXTURES,
+    SECRETS,
+    fixture_cluster,
+    sized,
+)
 from tests.upstream import (
     chart_defaults,
     chart_values_schema,
@@ -100,6 +108,8 @@ def test_every_k3s_key_is_a_flag_of_the_nodes_role(upstream: Path) -> None:
         checked.add(role)
         unknown = set(config) - set(flags[role])
         assert not unknown, f"{name}: {sorted(unknown)} are not K3s {role} flags"
+        if role == "server":
+            assert "agent-token" in config, name  # so the check above covered it
     datastore = sized(3, 1, datastore_endpoint="postgres://k3s@db.lan:5432/k3s")
     for node in datastore.servers:
         config = loaded(
@@ -143,28 +153,146 @@ def test_flux_instance_matches_its_crd(upstream: Path) -> None:
         validate_custom_resource(instance, upstream / "flux-operator")
 
 
-def test_kube_vip_and_secrets_are_valid_kubernetes_objects() -> None:
+def test_kube_vip_and_namespaces_are_valid_kubernetes_objects() -> None:
     kubernetes_validate = pytest.importorskip("kubernetes_validate")
     kinds = set()
-    for kind in (
-        "DaemonSet",
-        "ServiceAccount",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "Secret",
-        "Namespace",
-    ):
+    for kind in CORE_KINDS:
         for obj in objects(kind):
             kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
             kinds.add(kind)
-    assert kinds == {
-        "DaemonSet",
-        "ServiceAccount",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "Secret",
-        "Namespace",
+    assert kinds == set(CORE_KINDS)
+
+
+CORE_KINDS = ("DaemonSet", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Namespace")
+
+
+def test_the_manifests_folder_holds_nothing_but_flux_kube_vip_and_namespaces() -> None:
+    """Anything else would need its own leak review below; a Secret never goes here."""
+    kinds = {d["kind"] for c in CLUSTERS.values() for docs in manifests(c).values() for d in docs}
+    assert kinds == {*CORE_KINDS, "HelmChart", "FluxInstance"}
+
+
+# ---- K3s's deploy controller keeps what it applies in an annotation -------------------
+# Ported from rancher/wrangler pkg/apply/desiredset_compare.go (pruneValues, pruneList,
+# knownListKeys), which K3s's deploy controller runs on every object of the manifests folder
+# before it stores it, JSON-encoded, in `objectset.rio.cattle.io/applied` on the object.
+WRANGLER_KNOWN_LIST_KEYS = frozenset(
+    {
+        "apiVersion",
+        "containerPort",
+        "devicePath",
+        "ip",
+        "kind",
+        "mountPath",
+        "name",
+        "port",
+        "topologyKey",
+        "type",
     }
+)
+WRANGLER_MAX_STRING = 64
+
+
+def prune_values(data: dict[str, Any], is_list: bool = False) -> dict[str, Any]:
+    """wrangler's pruneValues: strings over 64 characters cut to their first 64, bytes
+    dropped; in a map inside a list, the known keys kept whole."""
+    result: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            result[key] = prune_values(value)
+        elif isinstance(value, list):
+            result[key] = prune_list(value)
+        elif is_list and key in WRANGLER_KNOWN_LIST_KEYS:
+            result[key] = value
+        elif isinstance(value, str) and len(value) > WRANGLER_MAX_STRING:
+            result[key] = value[:WRANGLER_MAX_STRING]
+        elif isinstance(value, bytes):
+            result[key] = None
+        else:
+            result[key] = value
+    return result
+
+
+def prune_list(data: list[Any]) -> list[Any]:
+    """wrangler's pruneList: maps pruned as list members, lists recursed, the rest (strings of
+    any length too) kept whole."""
+    return [
+        prune_values(v, is_list=True)
+        if isinstance(v, dict)
+        else prune_list(v)
+        if isinstance(v, list)
+        else v
+        for v in data
+    ]
+
+
+def applied_annotation(doc: dict[str, Any]) -> str:
+    return json.dumps(prune_values(doc))
+
+
+def leaks(text: str, secrets: Secrets) -> list[str]:
+    """The secret values, or 64-character prefixes of them, that text holds."""
+    found = []
+    for value in secrets.values():
+        # json.dumps escapes newlines and quotes; compare each value the way JSON carries it.
+        for form in {value, value[:WRANGLER_MAX_STRING]}:
+            if json.dumps(form)[1:-1] in text:
+                found.append(form)
+    return found
+
+
+def test_the_wrangler_port_truncates_as_wrangler_does() -> None:
+    long = "x" * 70
+    doc = {
+        "spec": {"a": long, "b": "short", "c": b"raw", "n": 3},
+        "items": [{"name": long, "other": long}, long],
+    }
+    assert prune_values(doc) == {
+        "spec": {"a": "x" * 64, "b": "short", "c": None, "n": 3},
+        "items": [{"name": long, "other": "x" * 64}, long],
+    }
+
+
+def test_a_secret_in_the_manifests_folder_would_leak_through_the_annotation() -> None:
+    """The check below bites: a Secret's value, long or short, shows in the annotation."""
+    secret = {"kind": "Secret", "stringData": {"age.agekey": EVERY_SECRET.age_key, "t": "tok"}}
+    assert EVERY_SECRET.age_key and len(EVERY_SECRET.age_key) > WRANGLER_MAX_STRING
+    assert leaks(applied_annotation(secret), EVERY_SECRET) == [
+        EVERY_SECRET.age_key[:WRANGLER_MAX_STRING]
+    ]
+    short = dataclasses.replace(EVERY_SECRET, k3s_token="tok")
+    assert "tok" in leaks(applied_annotation(secret), short)
+
+
+def private_https(cluster: Cluster) -> Cluster:
+    return dataclasses.replace(
+        cluster,
+        cluster=dataclasses.replace(
+            cluster.cluster,
+            git=dataclasses.replace(
+                cluster.cluster.git, url="https://gitea.lan/me/home-ops.git", private=True
+            ),
+        ),
+    )
+
+
+LEAK_CLUSTERS = {
+    **{name: fixture_cluster(name) for name in GOLDEN_FIXTURES},
+    "private-https": private_https(fixture_cluster("seeds-ha")),
+}
+
+
+@pytest.mark.parametrize("name", LEAK_CLUSTERS)
+def test_no_secret_reaches_k3s_s_applied_annotation(name: str) -> None:
+    cluster = LEAK_CLUSTERS[name]
+    files = loaded(node_seed(cluster, EVERY_SECRET, cluster.first_server)["user-data"])
+    in_folder = [f for f in files["write_files"] if f["path"].startswith(f"{MANIFESTS_DIR}/")]
+    assert in_folder
+    for item in in_folder:
+        for doc in yamlio.load_all_plain(item["content"]):
+            assert doc["kind"] != "Secret", item["path"]
+            annotation = applied_annotation(doc)
+            assert not leaks(annotation, EVERY_SECRET), f"{item['path']}: {doc['kind']}"
 
 
 # ---- Debian's real cloud-init (22.4 in CI) ---------------------------------------------
