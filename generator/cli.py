@@ -26,6 +26,7 @@ COMMANDS = (
     "destroy",
     "status",
     "kubeconfig",
+    "secret",
 )
 EXIT_INTERRUPTED = 130
 

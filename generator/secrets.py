@@ -1,29 +1,32 @@
-"""The secrets store: a git-ignored, mode-0600 YAML file beside cluster.yaml.
+"""The cluster's secrets as values: the record render reads, how new ones are made, and the
+rules their names and values follow. generator/secretstore.py keeps them on disk.
 
-Generated secrets (K3s token, Grafana password) are made once and never change, because
+Generated secrets (K3s tokens, Grafana password) are made once and never change, because
 nodes that already joined keep the old token. User-supplied ones (deploy key, DNS token,
-datastore password) are added by hand and read here. The Proxmox token may come from the
-environment instead: environment.proxmox_token decides which source wins.
+datastore password, the user's own Kubernetes Secrets) are set with `homelab-gen secret set`.
+The Proxmox token may come from the environment instead: environment.proxmox_token decides
+which source wins.
 """
 
 from __future__ import annotations
 
+import re
 import secrets as _random
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
-from generator import fileio, yamlio
-from generator.errors import ConfigError, HomelabError
+from generator.errors import ConfigError, UsageError
 
-GENERATED = ("k3s_token", "grafana_admin_password")
+# Made by homelab-gen; k3s_token and the Grafana password are required in every store.
+GENERATED = ("k3s_token", "agent_token", "grafana_admin_password")
+REQUIRED = ("k3s_token", "grafana_admin_password")
 SUPPLIED = ("git_deploy_key", "git_token", "datastore_password", "dns_api_token", "proxmox_token")
-HEADER = (
-    "# homelab-gen secrets: never commit this file (it is git-ignored, mode 0600).\n"
-    "# Back it up: nodes that already joined need this k3s_token to rejoin.\n"
-    "# Optional keys you may add: " + ", ".join(SUPPLIED) + "\n"
-)
+# The user's own Secrets live under this key of the store: {"namespace/name": {key: value}}.
+KUBERNETES = "kubernetes"
+# Rotating the K3s tokens needs every node reconfigured in step, which a commit cannot do.
+NOT_SETTABLE = ("k3s_token", "agent_token")
+SETTABLE = ("grafana_admin_password", *SUPPLIED)
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class Secrets:
     # it existed have none, and their agents keep joining with k3s_token.
     agent_token: str | None = None
     # The age identity that decrypts the repo's SOPS files; the first server's seed hands it
-    # to Flux as the sops-age Secret.
+    # to Flux as the sops-age Secret. Read from the key file, never kept in the store.
     age_key: str | None = None
     # The user's own Kubernetes Secrets: "namespace/name" -> {key: value}.
     kubernetes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -49,41 +52,24 @@ class Secrets:
         found = [
             v
             for f in fields(self)
-            if f.name != "kubernetes" and isinstance(v := getattr(self, f.name), str) and v
+            if f.name != KUBERNETES and isinstance(v := getattr(self, f.name), str) and v
         ]
         found += [v for data in self.kubernetes.values() for v in data.values() if v]
         return tuple(found)
 
 
-def store_path(directory: Path) -> Path:
-    return directory / fileio.SECRETS_FILE
+STORED = tuple(f.name for f in fields(Secrets) if f.name != "age_key")
 
 
-def generate() -> dict[str, str]:
+def generate(agent_token: bool = True) -> dict[str, str]:
     # K3s accepts any string as a pre-shared token; 32 random bytes in hex is plenty.
-    return {"k3s_token": _random.token_hex(32), "grafana_admin_password": _random.token_urlsafe(18)}
-
-
-def create(directory: Path, deploy_key: bool = False) -> Secrets:
-    """Write a new store; refuse to replace one, since that would orphan joined nodes.
-
-    With deploy_key (an ssh git URL), also make the read-only key pair Flux pulls with: the
-    private half goes in the store, the public half beside it for the user's git host.
-    """
-    path = store_path(directory)
-    if path.exists():
-        raise HomelabError(f"{path} already exists", "keep it; it holds the cluster's join token")
-    values = generate()
-    if deploy_key:
-        private, public = generate_deploy_key()
-        values["git_deploy_key"] = private
-        fileio.write_atomic(deploy_key_path(directory), public + "\n")
-    _write(path, values)
-    return Secrets(**dict[str, Any](values))
-
-
-def deploy_key_path(directory: Path) -> Path:
-    return directory / fileio.DEPLOY_KEY_FILE
+    made = {
+        "k3s_token": _random.token_hex(32),
+        "grafana_admin_password": _random.token_urlsafe(18),
+    }
+    if agent_token:
+        made["agent_token"] = _random.token_hex(32)
+    return made
 
 
 def generate_deploy_key() -> tuple[str, str]:
@@ -105,45 +91,127 @@ def generate_deploy_key() -> tuple[str, str]:
     return private, f"{public} flux@homelab-gen"
 
 
-def load(directory: Path) -> Secrets:
-    path = store_path(directory)
-    text = fileio.read_text(
-        path, what="secrets store", hint="restore it from your backup; 'homelab-gen new' makes one"
-    )
-    data = yamlio.to_plain(yamlio.load_text(text, str(path))) or {}
+# -- reading a store's values ----------------------------------------------------------------
+def from_values(data: Any, source: str, age_key: str | None = None) -> Secrets:
+    """The record from a store's decrypted mapping, with every problem named at once."""
     if not isinstance(data, dict):
-        raise ConfigError(["(top level): expected a mapping of name: value"], str(path))
-    known = {f.name for f in fields(Secrets)}
+        raise ConfigError(["(top level): expected a mapping of name: value"], source)
     problems = [
-        f"{k}: unknown secret (known: {', '.join(sorted(known))})" for k in data if k not in known
+        f"{k}: unknown secret (known: {', '.join(sorted(STORED))})" for k in data if k not in STORED
     ]
     problems += [
-        f"{k}: is required (restore it from your backup)" for k in GENERATED if not data.get(k)
+        f"{k}: is required (restore it from your backup)" for k in REQUIRED if not data.get(k)
     ]
     problems += [
         f"{k}: expected a string"
         for k, v in data.items()
-        if v is not None and not isinstance(v, str)
+        if k != KUBERNETES and v is not None and not isinstance(v, str)
     ]
+    kubernetes = data.get(KUBERNETES) or {}
+    problems += _kubernetes_problems(kubernetes)
     if problems:
-        raise ConfigError(problems, str(path))
-    _tighten(path)
-    return Secrets(**data)
+        raise ConfigError(problems, source)
+    plain = {k: v for k, v in data.items() if k != KUBERNETES}
+    return Secrets(**plain, age_key=age_key, kubernetes=kubernetes)
 
 
-def load_or_create(directory: Path, seeds_exist: bool, deploy_key: bool = False) -> Secrets:
-    """A fresh repo gets a store; a repo with rendered seeds must keep its old one."""
-    if store_path(directory).exists() or seeds_exist:
-        return load(directory)
-    return create(directory, deploy_key)
+def to_values(store: Secrets) -> dict[str, Any]:
+    """What the store file holds, in a fixed order; empty values and the age key left out."""
+    values: dict[str, Any] = {
+        name: value
+        for name in STORED
+        if name != KUBERNETES and (value := getattr(store, name)) is not None
+    }
+    if store.kubernetes:
+        values[KUBERNETES] = {
+            ref: dict(sorted(data.items())) for ref, data in sorted(store.kubernetes.items())
+        }
+    return values
 
 
-def _write(path: Path, values: dict[str, str]) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fileio.write_atomic(path, HEADER + yamlio.dump_text(values), mode=0o600)
+def _kubernetes_problems(kubernetes: Any) -> list[str]:
+    if not isinstance(kubernetes, dict):
+        return [f"{KUBERNETES}: expected a mapping of namespace/name: {{key: value}}"]
+    problems = []
+    for ref, data in kubernetes.items():
+        namespace, _, name = str(ref).partition("/")
+        if not (DNS_LABEL.match(namespace) and DNS_SUBDOMAIN.match(name)):
+            problems.append(f"{KUBERNETES}.{ref}: expected namespace/name")
+        elif not isinstance(data, dict) or not all(
+            isinstance(k, str) and KEY.match(k) and isinstance(v, str) for k, v in data.items()
+        ):
+            problems.append(f"{KUBERNETES}.{ref}: expected a mapping of key: text")
+    return problems
 
 
-def _tighten(path: Path) -> None:
-    """A store copied around with a looser mode is put back to 0600."""
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o600)
+# -- the names `homelab-gen secret` takes --------------------------------------------------
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")  # a Secret's data key (IsConfigMapKey)
+
+
+@dataclass(frozen=True)
+class SecretName:
+    """What `secret set NAME` addresses: one of ours, or a key of a user's Kubernetes Secret."""
+
+    builtin: str | None = None
+    ref: str | None = None  # "namespace/name"
+    key: str | None = None
+
+    def __str__(self) -> str:
+        return self.builtin or f"{self.ref}/{self.key}"
+
+
+def parse_name(text: str) -> SecretName:
+    if text in NOT_SETTABLE:
+        raise UsageError(
+            f"secret {text}: homelab-gen does not rotate the K3s tokens",
+            "every node must switch at the same moment, and a node that booted keeps the token"
+            " in its K3s config; rebuild the cluster to change it (README: Secrets)",
+        )
+    if text in SETTABLE:
+        return SecretName(builtin=text)
+    parts = text.split("/")
+    if (
+        len(parts) == 3
+        and DNS_LABEL.match(parts[0])
+        and DNS_SUBDOMAIN.match(parts[1])
+        and KEY.match(parts[2])
+    ):
+        return SecretName(ref=f"{parts[0]}/{parts[1]}", key=parts[2])
+    raise UsageError(
+        f"secret name {text!r}: expected one of {', '.join(SETTABLE)},"
+        " or NAMESPACE/SECRET/KEY for a Kubernetes Secret of your own",
+        "e.g. 'homelab-gen secret set apps/db-credentials/password'"
+        " (lower-case namespace and Secret name; the key may use letters, digits, - _ .)",
+    )
+
+
+def with_value(store: Secrets, name: SecretName, value: str | None) -> Secrets:
+    """The store with one secret set (or, with None, removed)."""
+    from dataclasses import replace
+
+    if name.builtin:
+        if value is None and name.builtin in REQUIRED:
+            raise UsageError(f"secret {name.builtin} is required", "set a new value instead")
+        changed: dict[str, Any] = {name.builtin: value}
+        return replace(store, **changed)
+    assert name.ref is not None and name.key is not None
+    kubernetes = {ref: dict(data) for ref, data in store.kubernetes.items()}
+    data = kubernetes.setdefault(name.ref, {})
+    if value is None:
+        data.pop(name.key, None)
+        if not data:
+            del kubernetes[name.ref]
+    else:
+        data[name.key] = value
+    return replace(store, kubernetes=kubernetes)
+
+
+def names(store: Secrets) -> list[str]:
+    """Every secret's name, never its value."""
+    found = [n for n in STORED if n != KUBERNETES and getattr(store, n)]
+    found += [f"{ref}/{key}" for ref, data in sorted(store.kubernetes.items()) for key in data]
+    return found

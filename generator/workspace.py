@@ -8,16 +8,19 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
-from generator import secrets
+from generator import secrets, secretstore, sops, yamlio
 from generator.config.model import Cluster
 from generator.errors import HomelabError
 from generator.fileio import RENDERED_FILE, write_atomic
 from generator.naming import SEED_DIR, SEED_FILES, seed_path
 from generator.render import render_all
 from generator.render.output import RenderedFile
+from generator.secrets import Secrets
 
 
 class Change(StrEnum):
@@ -99,6 +102,8 @@ def _digest(path: Path) -> str:
 class RenderPlan:
     rendered: dict[str, RenderedFile]
     diff: list[FileDiff]
+    notes: tuple[str, ...] = ()  # what changed in the secrets' own files on the way
+    sealed: bool = True  # every SOPS file encrypted (false only without the age key)
 
     @property
     def pending(self) -> list[FileDiff]:
@@ -114,17 +119,73 @@ def needs_deploy_key(cluster: Cluster) -> bool:
     return git.private and not git.url.startswith("https://")
 
 
-def plan_render(directory: Path, cluster: Cluster, create_secrets: bool = True) -> RenderPlan:
-    if create_secrets:
-        store = secrets.load_or_create(directory, seeds_exist(directory), needs_deploy_key(cluster))
+def prepare_secrets(directory: Path, cluster: Cluster) -> tuple[Secrets, tuple[str, ...]]:
+    """The secrets a writing render uses: moved from the plain store of earlier versions, or
+    made for a new lab. Never a replacement for a store that exists (nodes hold its token)."""
+    migration = secretstore.migrate(directory)
+    notes = migration.notes if migration else ()
+    store = secretstore.load_or_create(directory, seeds_exist(directory), needs_deploy_key(cluster))
+    return store, notes
+
+
+def plan_render(directory: Path, cluster: Cluster, write_secrets: bool = True) -> RenderPlan:
+    """What render would write. write_secrets=False (check, dry run, freshness) reads the
+    secrets as they are and writes nothing."""
+    if write_secrets:
+        store, notes = prepare_secrets(directory, cluster)
+    elif secretstore.store_exists(directory) or seeds_exist(directory):
+        store, notes = secretstore.load(directory), ()
     else:
-        store = secrets.load(directory)
+        return _preview(directory, cluster)
+    rendered, sealed = seal(directory, render_all(cluster, store), store.age_key)
+    return RenderPlan(rendered, diff(directory, rendered), notes, sealed)
+
+
+def _preview(directory: Path, cluster: Cluster) -> RenderPlan:
+    """A new lab's first render, shown without making its secrets: stand-in values give the
+    same paths; the plan can never be applied."""
+    store = secrets.from_values(secrets.generate(), "(preview)")
     rendered = render_all(cluster, store)
-    return RenderPlan(rendered, diff(directory, rendered))
+    notes = (f"{secretstore.STORE_FILE} and {secretstore.KEY_FILE} are made on the first render",)
+    return RenderPlan(rendered, diff(directory, rendered), notes, sealed=False)
 
 
 def apply_render(directory: Path, plan: RenderPlan) -> None:
+    if not plan.sealed:
+        raise HomelabError("refusing to write Secrets unencrypted", "restore the age key first")
     apply(directory, plan.rendered, plan.diff)
+
+
+def seal(
+    directory: Path, rendered: Mapping[str, RenderedFile], key: str | None
+) -> tuple[dict[str, RenderedFile], bool]:
+    """Encrypt the Kubernetes Secrets render marked for SOPS. A file whose plaintext did not
+    change keeps its bytes, so a re-render (or a fresh clone's) never churns git."""
+    out = dict(rendered)
+    marked = [path for path, item in rendered.items() if item.sops]
+    if marked and key is None:
+        return out, False
+    now = datetime.now(UTC)
+    for path in marked:
+        assert key is not None
+        target = directory / path
+        existing = target.read_text() if target.is_file() else None
+        document = yamlio.to_plain(yamlio.load_text(rendered[path].text, path))
+        out[path] = RenderedFile(_encrypted(existing, document, key, now))
+    return out, True
+
+
+def _encrypted(existing: str | None, document: Any, key: str, now: datetime) -> str:
+    recipients, identities = [sops.recipient_of(key)], [key]
+    regex = sops.KUBERNETES_ENCRYPTED_REGEX
+    try:
+        return sops.reencrypt_if_changed(
+            existing, document, recipients, identities, encrypted_regex=regex, now=now
+        )
+    except HomelabError:
+        # Rendered from the store, so a file another key sealed (or a user broke) is ours
+        # to write again.
+        return sops.encrypt(document, recipients, encrypted_regex=regex, now=now)
 
 
 # -- the rendered seeds boot reads ---------------------------------------------------------
@@ -145,7 +206,7 @@ def load_seed_texts(
     if check_fresh:
         stale = [
             d.path
-            for d in plan_render(directory, cluster, create_secrets=False).pending
+            for d in plan_render(directory, cluster, write_secrets=False).pending
             if d.path.startswith(f"{SEED_DIR}/") and d.path.split("/")[-1] in SEED_FILES
         ]
         if stale:

@@ -4,11 +4,12 @@ in one order."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from generator import environment, secrets
+from generator import environment, secretstore
 from generator.environment import Environment
 from generator.errors import HomelabError
 from generator.proxmox.failures import Timeouts
@@ -75,10 +76,9 @@ def test_proxmox_token_precedence(
 
 
 def test_the_token_from_the_store(tmp_path: Path) -> None:
-    secrets.create(tmp_path)
-    path = secrets.store_path(tmp_path)
-    path.write_text(path.read_text() + "proxmox_token: from-file\n")
-    stored = lambda: secrets.load(tmp_path).proxmox_token  # noqa: E731
+    store = secretstore.create(tmp_path)
+    secretstore.save(tmp_path, dataclasses.replace(store, proxmox_token="from-file"))
+    stored = lambda: secretstore.load(tmp_path).proxmox_token  # noqa: E731
     assert environment.proxmox_token(Environment(), stored) == "from-file"
     assert environment.proxmox_token(Environment(pve_token="from-env"), stored) == "from-env"
 

@@ -30,6 +30,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "gitrepo",
             "resources",
             "secrets",
+            "secretstore",
             "sops",
             "yamlio",
         }

@@ -305,7 +305,7 @@ def test_sops_config(key: tuple[str, str]) -> None:
             "encrypted_regex": "^(data|stringData)$",
             "age": key[1],
         },
-        {"path_regex": r"\.homelab-gen/secrets\.sops\.yaml$", "age": key[1]},
+        {"path_regex": r"^secrets\.sops\.yaml$", "age": key[1]},
     ]
 
 
@@ -454,8 +454,7 @@ def test_we_decrypt_real_sops_and_write_its_layout(
 
 def test_real_sops_seed_store_rule(key: tuple[str, str], keyfile: Path, tmp_path: Path) -> None:
     (tmp_path / ".sops.yaml").write_text(sops.sops_config([key[1]]))
-    plain = tmp_path / ".homelab-gen" / "secrets.sops.yaml"
-    plain.parent.mkdir()
+    plain = tmp_path / "secrets.sops.yaml"
     plain.write_text("k3s_token: abc\nnested:\n    v: 1\n")
     done = run_sops(["-e", str(plain.relative_to(tmp_path))], keyfile, tmp_path)
     assert done.returncode == 0, done.stderr

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import secrets
+from generator import secretstore
 from tests.conftest import fixture_text
 from tests.test_cli import run_cli
 
@@ -61,7 +61,7 @@ def test_switching_a_component_off_removes_only_what_render_made(repo: Path) -> 
 
 def test_render_keeps_the_existing_token(repo: Path) -> None:
     run_cli("render", "-C", str(repo))
-    token = secrets.load(repo).k3s_token
+    token = secretstore.load(repo).k3s_token
     (repo / "cluster.yaml").write_text(
         (repo / "cluster.yaml")
         .read_text()
@@ -71,20 +71,24 @@ def test_render_keeps_the_existing_token(repo: Path) -> None:
         )
     )
     assert run_cli("render", "-C", str(repo)).returncode == 0
-    assert secrets.load(repo).k3s_token == token
-    assert token in (repo / "cloud-init/k3s-agent-1/user-data").read_text()
+    assert secretstore.load(repo).k3s_token == token
+    assert token in (repo / "cloud-init/k3s-server-2/user-data").read_text()
+    agent_token = secretstore.load(repo).agent_token
+    assert agent_token and agent_token in (repo / "cloud-init/k3s-agent-1/user-data").read_text()
 
 
 def test_lost_secrets_store_with_seeds_is_refused(repo: Path) -> None:
     run_cli("render", "-C", str(repo))
-    secrets.store_path(repo).unlink()
+    (repo / secretstore.STORE_FILE).unlink()
     result = run_cli("render", "-C", str(repo))
     assert result.returncode == 1
     assert "restore it from your backup" in result.stderr
-    assert not secrets.store_path(repo).exists()
+    assert not (repo / secretstore.STORE_FILE).exists()
 
 
-def test_check_without_a_secrets_store_explains(repo: Path) -> None:
+def test_check_on_a_new_lab_lists_the_first_render_and_makes_no_secrets(repo: Path) -> None:
     result = run_cli("render", "-C", str(repo), "--check")
-    assert result.returncode == 1
-    assert "no secrets store" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 1, result.stderr
+    assert "create    cloud-init/k3s-server-1/user-data" in result.stdout
+    assert "made on the first render" in result.stdout
+    assert sorted(p.name for p in repo.iterdir()) == ["cluster.yaml"]

@@ -26,6 +26,7 @@ def configure(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from generator.scaffold import create
+    from generator.secretstore import KEY_FILE
 
     result = create.create(
         args.target,
@@ -43,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
     if result.deploy_key:
         print("add this read-only deploy key to the git repo, so Flux can pull it:")
         print(f"  {result.deploy_key}")
+    print(
+        f"back up {args.target / KEY_FILE} now (a password manager will do): it is the one key"
+        " to every secret in this repo, and it is not in git"
+    )
     print(
         f"next: cd {args.target}, read cluster.yaml, push it to its git remote,"
         " then run 'homelab-gen boot'"

@@ -29,7 +29,10 @@ def run(args: argparse.Namespace) -> int:
     loaded = config.load(args.directory)
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    changes = workspace.plan_render(args.directory, loaded.cluster, create_secrets=not args.check)
+    writes = not (args.check or args.dry_run)
+    changes = workspace.plan_render(args.directory, loaded.cluster, write_secrets=writes)
+    for note in changes.notes:
+        print(f"secrets: {note}")
     pending = changes.pending
     for item in changes.diff:
         if item.change is not workspace.Change.IDENTICAL or not (args.check or args.dry_run):

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator import environment, secrets
+from generator import environment, secretstore
 from generator.config.model import Cluster
 from generator.errors import HomelabError
 from generator.proxmox import apply, seeds
@@ -31,7 +31,7 @@ def connect(
     retry: Retry | None = None,
     before_call: BeforeCall | None = None,
 ) -> Client:
-    secret = environment.proxmox_token(env, lambda: secrets.load(directory).proxmox_token)
+    secret = environment.proxmox_token(env, lambda: secretstore.load(directory).proxmox_token)
     return Client(
         cluster.proxmox,
         secret,

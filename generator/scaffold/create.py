@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator import config, gitrepo, secrets, workspace
-from generator.render import render_all
+from generator import config, gitrepo, secretstore, workspace
 from generator.scaffold import cookiecutter
 
 
@@ -27,9 +26,7 @@ def create(
     made = cookiecutter.generate(target, answers, no_input)
     try:
         loaded = config.load(made)
-        store = secrets.create(made, workspace.needs_deploy_key(loaded.cluster))
-        rendered = render_all(loaded.cluster, store)
-        workspace.apply(made, rendered, workspace.diff(made, rendered))
+        workspace.apply_render(made, workspace.plan_render(made, loaded.cluster))
         warnings = list(loaded.warnings)
         committed = False
         if use_git and gitrepo.available():
@@ -43,6 +40,6 @@ def create(
         cookiecutter.discard(made)
         raise
     count = sum(1 for p in target.rglob("*") if p.is_file() and ".git" not in p.parts)
-    public = secrets.deploy_key_path(target)
+    public = target / secretstore.DEPLOY_KEY_FILE
     deploy_key = public.read_text().strip() if public.exists() else None
     return NewRepo(count, committed, tuple(warnings), deploy_key)

@@ -11,7 +11,7 @@ from generator.sops.layout import dump
 KUBERNETES_ENCRYPTED_REGEX = "^(data|stringData)$"
 """Only a Secret's values are encrypted; its apiVersion, kind and metadata stay readable."""
 GITOPS_PATH_REGEX = r"gitops/.*\.sops\.yaml$"
-SEED_SECRETS_PATH_REGEX = r"\.homelab-gen/secrets\.sops\.yaml$"
+SEED_SECRETS_PATH_REGEX = r"^secrets\.sops\.yaml$"  # the store, beside cluster.yaml
 
 
 def sops_config(recipients: Sequence[str]) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import config, secrets
+from generator import config, secretstore
 from tests.test_cli import run_cli
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -70,7 +70,7 @@ def test_no_input_writes_a_committed_valid_repo(default_repo: Path) -> None:
 
 
 def test_no_generated_secret_is_in_any_tracked_file(default_repo: Path) -> None:
-    store = secrets.load(default_repo)
+    store = secretstore.load(default_repo)
     assert store.values()
     tracked = git(default_repo, "ls-files", "-z").split("\0")
     for path in filter(None, tracked):
@@ -119,7 +119,7 @@ def test_ssh_git_url_gets_a_deploy_key_that_stays_out_of_git(tmp_path: Path) -> 
     (tmp_path / "answers.yaml").write_text(ANSWERS)
     result = new(tmp_path, "--answers", "answers.yaml", "lab")
     repo = tmp_path / "lab"
-    private = secrets.load(repo).git_deploy_key
+    private = secretstore.load(repo).git_deploy_key
     assert private and private.startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
     public = (repo / ".homelab-gen" / "deploy-key.pub").read_text().strip()
     assert public.startswith("ssh-ed25519 ") and public in result.stdout
