@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,32 @@ def test_no_generated_secret_is_in_any_tracked_file(default_repo: Path) -> None:
     for path in holding:
         assert path.stat().st_mode & 0o777 == 0o600, path
         assert str(path.relative_to(default_repo)) not in tracked
+
+
+def test_no_secret_value_is_anywhere_in_the_git_history(tmp_path: Path) -> None:
+    """Every commit, every blob: the store is encrypted, the key and seeds are ignored, even
+    after a day-2 secret and a second commit."""
+    (tmp_path / "answers.yaml").write_text(ANSWERS)
+    assert new(tmp_path, "--answers", "answers.yaml", "lab").returncode == 0
+    repo = tmp_path / "lab"
+    subprocess.run(
+        [sys.executable, "-m", "generator", "secret", "set", "apps/db/password", "-C", str(repo)],
+        input="day-two-password-Zq81",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    assert run_cli("render", "-C", str(repo)).returncode == 0
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "day 2")
+    store = secretstore.load(repo)
+    assert "day-two-password-Zq81" in store.values() and store.age_key in store.values()
+    history = git(repo, "log", "--all", "-p", "--binary", "--full-history")
+    assert "secrets.sops.yaml" in history and "grafana-admin.sops.yaml" in history
+    for value in store.values():
+        assert value not in history
+    tracked = git(repo, "ls-files").split()
+    assert ".homelab-gen/age.key" not in tracked
 
 
 def test_the_cluster_yaml_explains_itself(default_repo: Path) -> None:
