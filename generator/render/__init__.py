@@ -11,4 +11,4 @@ def render_all(cluster: Cluster, secrets: Secrets) -> dict[str, RenderedFile]:
     from generator.render.gitops import render_gitops
     from generator.render.seeds import render_seeds
 
-    return {**render_seeds(cluster, secrets), **render_gitops(cluster)}
+    return {**render_seeds(cluster, secrets), **render_gitops(cluster, secrets)}

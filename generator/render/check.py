@@ -13,6 +13,7 @@ from generator import yamlio
 from generator.config.model import COMPONENT_BY_NAME, COMPONENTS, Cluster
 from generator.render import charts
 from generator.render.gitops import FLUX_NAMESPACE
+from generator.render.gitops_secrets import SUFFIX as SOPS_SUFFIX
 from generator.render.layout import APPS_DIR, CONFIGS_DIR, CONTROLLERS_DIR, GITOPS
 
 KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -58,6 +59,7 @@ def check_tree(directory: Path, cluster: Cluster) -> list[str]:
     problems += check_kustomize_lists(directory, docs)
     problems += check_duplicates(docs, _patch_files(directory, docs))
     problems += check_flux_kustomizations(directory, docs)
+    problems += check_sops_files(docs)
     problems += check_components(directory, cluster)
     return problems
 
@@ -202,7 +204,37 @@ def check_flux_kustomizations(directory: Path, docs: list[Doc]) -> list[str]:
                 f"{doc.path}: Kustomization {doc.metadata.get('name')} syncs {path}, "
                 f"which does not exist (create it, or {RERENDER})"
             )
+        elif isinstance(path, str) and _holds_sops(directory / path) and not _decrypts(spec):
+            # Flux would apply the ciphertext as it is: the Secret's values would be ENC[...].
+            problems.append(
+                f"{doc.path}: Kustomization {doc.metadata.get('name')} syncs SOPS files under "
+                f"{path} but has no spec.decryption ({RERENDER}, or add decryption: "
+                "{provider: sops, secretRef: {name: sops-age}})"
+            )
     return problems
+
+
+def _holds_sops(folder: Path) -> bool:
+    return any(p.is_file() for p in folder.rglob(f"*{SOPS_SUFFIX}"))
+
+
+def _decrypts(spec: dict[str, Any]) -> bool:
+    decryption = spec.get("decryption")
+    return isinstance(decryption, dict) and decryption.get("provider") == "sops"
+
+
+# --- SOPS files ------------------------------------------------------------------------------
+
+
+def check_sops_files(docs: list[Doc]) -> list[str]:
+    """A *.sops.yaml on disk is encrypted: it carries SOPS's `sops:` metadata. One without it
+    is a secret in plain text, about to be pushed."""
+    return [
+        f"{doc.path}: named *{SOPS_SUFFIX} but not SOPS-encrypted (encrypt it with "
+        f"'sops -e -i {doc.path}' before you commit, or {RERENDER})"
+        for doc in docs
+        if doc.path.endswith(SOPS_SUFFIX) and not isinstance(doc.body.get("sops"), dict)
+    ]
 
 
 # --- components ----------------------------------------------------------------------------

@@ -4,18 +4,22 @@ Layout (Flux's canonical example): clusters/<name>/ holds the Flux Kustomization
 infrastructure/controllers/<component>/ a namespace, a HelmRepository and a HelmRelease,
 infrastructure/configs/ the objects that need the controllers' CRDs, and apps/ the user's own
 apps plus a demo. Disabled components leave no file, no entry and no dependsOn behind.
+Kubernetes Secrets are `*.sops.yaml` files (render/gitops_secrets.py) marked for encryption.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from generator.config.model import Cluster
-from generator.render import charts, gitops_apps, gitops_configs, layout
+from generator.render import charts, gitops_apps, gitops_configs, gitops_secrets, layout
+from generator.render import components as comps
 from generator.render.charts import Spec
 from generator.render.kustomize import folder, index, meta, namespace
 from generator.render.output import RenderedFile
 from generator.render.templating import render_template
+from generator.secrets import Secrets
 
 TEMPLATES = "gitops"  # the tree templates' folder (see resources), not the output's
 FLUX_NAMESPACE = "flux-system"
@@ -25,13 +29,14 @@ CONFIGS = "infra-configs"
 APPS = "apps"
 
 
-def render_gitops(cluster: Cluster) -> dict[str, RenderedFile]:
+def render_gitops(cluster: Cluster, secrets: Secrets) -> dict[str, RenderedFile]:
     files: dict[str, list[dict[str, Any]]] = {}
-    files.update(controllers(cluster))
-    files.update(gitops_configs.configs(cluster, layout.CONFIGS_DIR))
+    files.update(controllers(cluster, secrets))
+    files.update(gitops_configs.configs(cluster, layout.CONFIGS_DIR, secrets))
     files.update(gitops_apps.apps(cluster, layout.APPS_DIR))
+    files.update(gitops_secrets.user_secrets(secrets))
     files.update(cluster_kustomizations(cluster, files))
-    out = {path: RenderedFile(emit(docs)) for path, docs in sorted(files.items())}
+    out = {path: rendered(path, docs) for path, docs in sorted(files.items())}
     readme = render_template(TEMPLATES, "apps-README.md.j2")
     out[f"{layout.APPS_DIR}/README.md"] = RenderedFile(readme)
     return out
@@ -39,6 +44,12 @@ def render_gitops(cluster: Cluster) -> dict[str, RenderedFile]:
 
 def emit(documents: list[dict[str, Any]]) -> str:
     return render_template(TEMPLATES, "object.yaml.j2", documents=documents)
+
+
+def rendered(path: str, documents: list[dict[str, Any]]) -> RenderedFile:
+    # A *.sops.yaml holds a Secret's plain values until the workspace encrypts it.
+    sops = gitops_secrets.is_sops_file(path)
+    return RenderedFile(emit(documents), secret=sops, sops=sops)
 
 
 # --- infrastructure/controllers --------------------------------------------------------------
@@ -88,7 +99,14 @@ def helm_release(cluster: Cluster, spec: Spec) -> dict[str, Any]:
     }
 
 
-def controllers(cluster: Cluster) -> dict[str, list[dict[str, Any]]]:
+def controller_secrets(spec: Spec, secrets: Secrets) -> dict[str, dict[str, Any]]:
+    """Secrets a chart's values name, beside its release so both arrive in one apply."""
+    if spec.key == "monitoring":
+        return {f"{comps.GRAFANA_ADMIN_SECRET}.sops": gitops_secrets.grafana_admin(secrets)}
+    return {}
+
+
+def controllers(cluster: Cluster, secrets: Secrets) -> dict[str, list[dict[str, Any]]]:
     base = layout.CONTROLLERS_DIR
     out: dict[str, list[dict[str, Any]]] = {}
     enabled = charts.enabled_specs(cluster)
@@ -98,6 +116,7 @@ def controllers(cluster: Cluster) -> dict[str, list[dict[str, Any]]]:
                 f"{base}/{spec.folder}",
                 {
                     "namespace": namespace(spec.namespace, spec.privileged),
+                    **controller_secrets(spec, secrets),
                     "repository": helm_repository(spec),
                     "release": helm_release(cluster, spec),
                 },
@@ -125,6 +144,9 @@ def flux_kustomization(
             "path": f"./{path}",
             "prune": True,
             "wait": True,
+            # Every step, not only those holding a *.sops.yaml today: a user's Secret may land
+            # in any of them, and the sops-age Secret always exists (the first server's seed).
+            "decryption": copy.deepcopy(gitops_secrets.DECRYPTION),
         }
     )
     return {

@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from generator.config.model import Cluster
-from generator.render import charts
+from generator.render import charts, gitops_secrets
 from generator.render import components as comps
 from generator.render.kustomize import folder, index, meta
+from generator.secrets import Secrets
 
 
 def metallb_configs(cluster: Cluster) -> dict[str, dict[str, Any]]:
@@ -67,7 +68,8 @@ def selfsigned_chain(cluster: Cluster) -> dict[str, dict[str, Any]]:
     }
 
 
-def acme_issuer(cluster: Cluster) -> dict[str, dict[str, Any]]:
+def acme_issuer(cluster: Cluster, secrets: Secrets) -> dict[str, dict[str, Any]]:
+    """The Let's Encrypt ClusterIssuer, listed after the DNS token Secret its solver reads."""
     cert = cluster.components.cert_manager
     server = comps.ACME_SERVERS[comps.option(cert, "acme_server", "production")]
     solver = {
@@ -88,16 +90,19 @@ def acme_issuer(cluster: Cluster) -> dict[str, dict[str, Any]]:
             "solvers": [solver],
         }
     }
-    return {"acme-issuer": cluster_issuer(comps.cluster_issuer_name(cluster), spec)}
+    return {
+        f"{comps.CLOUDFLARE_TOKEN_SECRET}.sops": gitops_secrets.dns_api_token(secrets),
+        "acme-issuer": cluster_issuer(comps.cluster_issuer_name(cluster), spec),
+    }
 
 
-def configs(cluster: Cluster, base: str) -> dict[str, list[dict[str, Any]]]:
+def configs(cluster: Cluster, base: str, secrets: Secrets) -> dict[str, list[dict[str, Any]]]:
     parts: dict[str, dict[str, dict[str, Any]]] = {}
     if cluster.components.metallb.enabled:
         parts["metallb"] = metallb_configs(cluster)
     if cluster.components.cert_manager.enabled:
         parts["cert-manager"] = (
-            acme_issuer(cluster)
+            acme_issuer(cluster, secrets)
             if comps.issuer_kind(cluster) == "acme"
             else selfsigned_chain(cluster)
         )

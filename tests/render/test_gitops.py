@@ -14,7 +14,13 @@ from generator.render import components as comps
 from generator.render.gitops import render_gitops
 from generator.render.output import RenderedFile
 from generator.render.templating import HEADER
-from tests.render.test_gitops_cases import cluster_from, cluster_with, default_cluster, raw_fixture
+from tests.render.test_gitops_cases import (
+    SECRETS,
+    cluster_from,
+    cluster_with,
+    default_cluster,
+    raw_fixture,
+)
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "gitops-default"
 
@@ -34,7 +40,7 @@ def values(rendered: dict[str, RenderedFile], folder: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def default() -> dict[str, RenderedFile]:
-    return render_gitops(default_cluster())
+    return render_gitops(default_cluster(), SECRETS)
 
 
 # --- layout ----------------------------------------------------------------------------------
@@ -43,7 +49,8 @@ def default() -> dict[str, RenderedFile]:
 def test_every_file_starts_with_the_header_and_parses(default: dict[str, RenderedFile]) -> None:
     for path, item in default.items():
         assert item.text.splitlines()[0] == HEADER, path
-        assert not item.secret, path
+        # Only the Secrets hold secret values, and those the workspace encrypts.
+        assert item.secret == item.sops == path.endswith(".sops.yaml"), path
         if path.endswith(".yaml"):
             assert yamlio.load_all_plain(item.text), path
 
@@ -66,7 +73,8 @@ def test_each_controller_folder_has_namespace_repository_release(
         ]
         assert kinds == ["Namespace", "HelmRepository", "HelmRelease"]
         listed = one(default, f"{base}/kustomization.yaml")["resources"]
-        assert listed == ["namespace.yaml", "repository.yaml", "release.yaml"]
+        secrets = ["grafana-admin.sops.yaml"] if spec.key == "monitoring" else []
+        assert listed == ["namespace.yaml", *secrets, "repository.yaml", "release.yaml"]
 
 
 def test_kustomizations_chain_controllers_configs_apps(default: dict[str, RenderedFile]) -> None:
@@ -99,7 +107,7 @@ def test_pinned_chart_versions(default: dict[str, RenderedFile]) -> None:
 
 
 def test_render_is_deterministic() -> None:
-    assert render_gitops(default_cluster()) == render_gitops(default_cluster())
+    assert render_gitops(default_cluster(), SECRETS) == render_gitops(default_cluster(), SECRETS)
 
 
 def test_golden_tree(default: dict[str, RenderedFile], update_golden: bool) -> None:
@@ -134,7 +142,7 @@ def test_traefik_gets_the_pools_first_address_and_redirects(
 
 def test_traefik_ip_and_dashboard_options() -> None:
     cluster = cluster_with(traefik={"enabled": True, "ip": "10.0.0.220", "dashboard": True})
-    got = values(render_gitops(cluster), "traefik")
+    got = values(render_gitops(cluster, SECRETS), "traefik")
     assert got["service"]["annotations"]["metallb.io/loadBalancerIPs"] == "10.0.0.220"
     assert got["ingressRoute"]["dashboard"]["enabled"] is True
     assert "traefik.lab.example.com" in got["ingressRoute"]["dashboard"]["matchRule"]
@@ -165,13 +173,13 @@ def test_longhorn_replicas_are_min_three_and_node_count(nodes: int, expected: in
     raw["nodes"] = raw["nodes"][:1] + raw["nodes"][3 : 3 + nodes - 1]
     raw["network"].pop("api_vip")
     raw["components"]["longhorn"] = True
-    got = values(render_gitops(cluster_from(raw)), "longhorn")
+    got = values(render_gitops(cluster_from(raw), SECRETS), "longhorn")
     assert got["persistence"]["defaultClassReplicaCount"] == expected
 
 
 def test_longhorn_options_win() -> None:
     cluster = cluster_with(longhorn={"enabled": True, "replicas": 2, "default_storage_class": True})
-    got = values(render_gitops(cluster), "longhorn")
+    got = values(render_gitops(cluster, SECRETS), "longhorn")
     assert got["persistence"] == {"defaultClass": True, "defaultClassReplicaCount": 2}
 
 
@@ -197,7 +205,7 @@ def test_monitoring_scrapes_what_k3s_exposes(default: dict[str, RenderedFile]) -
 def test_monitoring_with_external_datastore_skips_etcd() -> None:
     raw = raw_fixture()
     raw["cluster"]["datastore_endpoint"] = "postgres://k3s@db.lan:5432/k3s"
-    got = values(render_gitops(cluster_from(raw)), "monitoring")
+    got = values(render_gitops(cluster_from(raw), SECRETS), "monitoring")
     assert got["kubeEtcd"] == {"enabled": False}
 
 
@@ -221,15 +229,15 @@ def test_monitoring_retention_storage_and_grafana(default: dict[str, RenderedFil
 
 def test_monitoring_options() -> None:
     cluster = cluster_with(monitoring={"enabled": True, "retention": "30d", "storage_size": "50Gi"})
-    spec = values(render_gitops(cluster), "monitoring")["prometheus"]["prometheusSpec"]
+    spec = values(render_gitops(cluster, SECRETS), "monitoring")["prometheus"]["prometheusSpec"]
     assert spec["retention"] == "30d"
     assert spec["retentionSize"] == "40960MB"
 
 
 def test_grafana_without_traefik_has_no_ingress_and_without_cert_manager_no_annotation() -> None:
-    got = values(render_gitops(cluster_with({"monitoring"})), "monitoring")
+    got = values(render_gitops(cluster_with({"monitoring"}), SECRETS), "monitoring")
     assert "ingress" not in got["grafana"]
-    got = values(render_gitops(cluster_with({"monitoring", "traefik"})), "monitoring")
+    got = values(render_gitops(cluster_with({"monitoring", "traefik"}), SECRETS), "monitoring")
     assert "annotations" not in got["grafana"]["ingress"]
     assert got["grafana"]["ingress"]["tls"] == [{"hosts": ["grafana.lab.example.com"]}]
 
@@ -264,7 +272,7 @@ def test_acme_issuer(server: str, url: str) -> None:
             "dns_provider": "cloudflare",
         }
     )
-    rendered = render_gitops(cluster)
+    rendered = render_gitops(cluster, SECRETS)
     issuer = one(rendered, "gitops/infrastructure/configs/cert-manager/acme-issuer.yaml")
     acme = issuer["spec"]["acme"]
     assert (acme["server"], acme["email"]) == (url, "me@example.com")
@@ -290,7 +298,7 @@ def test_whoami_demo(default: dict[str, RenderedFile]) -> None:
 
 
 def test_whoami_can_be_switched_off() -> None:
-    rendered = render_gitops(cluster_with({"traefik", "metallb"}))
+    rendered = render_gitops(cluster_with({"traefik", "metallb"}), SECRETS)
     assert not any("whoami" in p for p in rendered)
     assert "gitops/apps/README.md" in rendered  # the apps folder stays for the user's own
     assert one(rendered, "gitops/clusters/home/apps.yaml")["spec"]["path"] == "./gitops/apps"
@@ -307,7 +315,9 @@ def test_user_values_deep_merge_over_ours_and_version_overrides() -> None:
             "values": {"service": {"annotations": {"x": "y"}}, "deployment": {"replicas": 2}},
         }
     )
-    release = one(render_gitops(cluster), "gitops/infrastructure/controllers/traefik/release.yaml")
+    release = one(
+        render_gitops(cluster, SECRETS), "gitops/infrastructure/controllers/traefik/release.yaml"
+    )
     got = release["spec"]["values"]
     assert release["spec"]["chart"]["spec"]["version"] == "41.4.0"
     assert got["service"]["annotations"] == {"metallb.io/loadBalancerIPs": "10.0.0.200", "x": "y"}
@@ -319,7 +329,7 @@ def test_user_values_replace_lists_and_scalars() -> None:
     cluster = cluster_with(
         monitoring={"enabled": True, "values": {"kubeProxy": {"endpoints": ["10.0.0.99"]}}}
     )
-    got = values(render_gitops(cluster), "monitoring")
+    got = values(render_gitops(cluster, SECRETS), "monitoring")
     assert got["kubeProxy"]["endpoints"] == ["10.0.0.99"]
     assert got["kubeProxy"]["service"]["port"] == k3s.KUBE_PROXY_PORT
 

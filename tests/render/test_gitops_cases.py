@@ -8,16 +8,19 @@ from __future__ import annotations
 import copy
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import kubernetes_validate
 
-from generator import config, yamlio
+from generator import config, sops, yamlio
 from generator.config.model import COMPONENT_NAMES, Cluster
 from generator.render import charts
+from generator.render.check import KUSTOMIZE_FILES
 from generator.render.output import RenderedFile
+from generator.secrets import Secrets
 from tests.conftest import fixture_text
 from tests.upstream import (
     chart_defaults,
@@ -31,6 +34,24 @@ K8S_VERSION = "1.33.0"  # the Kubernetes of the pinned K3s (v1.33.x+k3s1)
 CRD_GROUPS = ("fluxcd.io", "metallb.io", "cert-manager.io", "longhorn.io")
 # Draft 7 for MetalLB: its schema names its draft by a URL jsonschema does not know.
 SCHEMA_DRAFT = {"metallb": jsonschema.Draft7Validator}
+
+
+# Every secret the tree can hold, the user's own included (two namespaces, so the layout's
+# grouping and its sorting are exercised). Values are made up; test_gitops_secrets.py checks
+# where each one lands.
+SECRETS = Secrets(
+    k3s_token="k3s-token-not-in-the-tree",
+    grafana_admin_password="grafana-pw-Ht4rW9",
+    dns_api_token="cf-dns-token-Pq72Vz",
+    agent_token="agent-token-not-in-the-tree",
+    age_key="AGE-SECRET-KEY-1GITOPSTESTSNOTAREALKEYQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ",
+    kubernetes={
+        "media/jellyfin-api": {"token": "jf-token-Lm3"},
+        "apps/db-credentials": {"username": "db-user-Vx3", "password": "db-pw-Zq81"},
+    },
+)
+# An age identity made once per run: write_tree encrypts *.sops.yaml as the workspace does.
+TEST_IDENTITY, TEST_RECIPIENT = sops.new_age_identity()
 
 
 def raw_fixture() -> dict[str, Any]:
@@ -84,11 +105,22 @@ def documents(rendered: dict[str, RenderedFile]) -> list[tuple[str, dict[str, An
 
 
 def write_tree(rendered: dict[str, RenderedFile], root: Path) -> Path:
+    """The tree as `render` leaves it on disk: files marked sops encrypted, the rest as is."""
     for rel, item in rendered.items():
         target = root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(item.text)
+        target.write_text(encrypted(item.text) if item.sops else item.text)
     return root
+
+
+def encrypted(text: str) -> str:
+    document = yamlio.to_plain(yamlio.load_text(text, "rendered"))
+    return sops.encrypt(
+        document,
+        [TEST_RECIPIENT],
+        encrypted_regex=sops.KUBERNETES_ENCRYPTED_REGEX,
+        now=datetime(2025, 1, 1, tzinfo=UTC),
+    )
 
 
 # --- the checks ------------------------------------------------------------------------------
@@ -187,13 +219,25 @@ def kustomize_build(binary: str, folder: Path) -> str:
     return done.stdout
 
 
-def flux_generated_kustomization(folder: Path) -> None:
-    """What kustomize-controller does for a synced folder without a kustomization.yaml: take in
-    each manifest, and each subfolder that has its own kustomization.yaml."""
+def flux_generated_entries(folder: Path, base: Path | None = None) -> list[str]:
+    """fluxcd/pkg kustomize_generator.go's scan: walk the folder; a subfolder with its own
+    kustomization.yaml is one entry and is not entered; any other subfolder is walked, and
+    every .yaml/.yml file in it is an entry."""
+    root = base or folder
     entries = []
     for child in sorted(folder.iterdir()):
-        if (child.is_dir() and (child / "kustomization.yaml").is_file()) or child.suffix == ".yaml":
-            entries.append(child.name)
+        if child.is_dir() and any((child / n).is_file() for n in KUSTOMIZE_FILES):
+            entries.append(child.relative_to(root).as_posix())
+        elif child.is_dir():
+            entries += flux_generated_entries(child, root)
+        elif child.suffix in (".yaml", ".yml"):
+            entries.append(child.relative_to(root).as_posix())
+    return entries
+
+
+def flux_generated_kustomization(folder: Path) -> None:
+    """What kustomize-controller writes for a synced folder without a kustomization.yaml."""
+    entries = flux_generated_entries(folder)
     text = yamlio.dump_text(
         {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",

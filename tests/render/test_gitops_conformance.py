@@ -14,6 +14,7 @@ from generator.render.gitops import render_gitops
 from generator.render.output import RenderedFile
 from tests.render.test_gitops_cases import (
     MATRIX,
+    SECRETS,
     TRACES,
     cluster_with,
     core_objects,
@@ -51,7 +52,7 @@ CASES = sorted(VARIANTS)
 
 @pytest.fixture(scope="module")
 def renders() -> dict[str, dict[str, RenderedFile]]:
-    return {name: render_gitops(cluster) for name, cluster in VARIANTS.items()}
+    return {name: render_gitops(cluster, SECRETS) for name, cluster in VARIANTS.items()}
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +131,7 @@ def test_kustomize_builds_what_flux_syncs(
 def test_kustomize_builds_every_folder_of_the_default_tree(
     tmp_path: Path, kubectl_binary: str
 ) -> None:
-    root = write_tree(render_gitops(default_cluster()), tmp_path)
+    root = write_tree(render_gitops(default_cluster(), SECRETS), tmp_path)
     folders = sorted(p.parent for p in root.rglob("kustomization.yaml"))
     assert len(folders) >= 10
     for folder in folders:
@@ -181,7 +182,7 @@ def test_values_schema_check_catches_a_wrong_type(upstream: Path) -> None:
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    return write_tree(render_gitops(default_cluster()), tmp_path)
+    return write_tree(render_gitops(default_cluster(), SECRETS), tmp_path)
 
 
 def test_check_tree_passes_the_rendered_tree(tree: Path) -> None:
@@ -263,7 +264,7 @@ def test_check_tree_reports_broken_yaml(tree: Path) -> None:
 
 
 def test_crd_check_catches_an_unknown_field(upstream: Path) -> None:
-    rendered = render_gitops(cluster_with({"metallb"}))
+    rendered = render_gitops(cluster_with({"metallb"}), SECRETS)
     path = "gitops/infrastructure/controllers/metallb/release.yaml"
     broken = rendered[path].text.replace("  install:", "  instal:")
     problems = crd_problems({path: RenderedFile(broken)}, upstream)
@@ -271,7 +272,7 @@ def test_crd_check_catches_an_unknown_field(upstream: Path) -> None:
 
 
 def test_core_check_catches_an_unknown_field() -> None:
-    rendered = render_gitops(default_cluster())
+    rendered = render_gitops(default_cluster(), SECRETS)
     path = "gitops/apps/whoami/service.yaml"
     broken = rendered[path].text.replace("  selector:", "  selectr:")
     assert core_problems({path: RenderedFile(broken)})
