@@ -85,3 +85,8 @@ def seed_path(node_name: str, file: str) -> str:
 def kubeconfig_file(cluster: Cluster) -> str:
     """Where `kubeconfig` writes by default, and where `status` looks first."""
     return f"{cluster.name}.kubeconfig"
+
+
+# The Secret in flux-system that holds the age key: the first server's seed creates it, and
+# every Flux Kustomization names it in `decryption`.
+SOPS_AGE_SECRET = "sops-age"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import shlex
 from urllib.parse import urlsplit
 
+from generator import naming
 from generator.config.model import Cluster
 from generator.errors import HomelabError
 from generator.render.manifests import FLUX_NAMESPACE, GIT_SECRET, flux_git_url
@@ -29,7 +30,7 @@ DONE_MARKER = "/var/lib/homelab-gen/bootstrap-secrets-done"
 
 # The names Flux's SOPS guide uses (https://fluxcd.io/flux/guides/mozilla-sops/): the
 # Kustomizations' decryption.secretRef points at this Secret.
-SOPS_SECRET = "sops-age"
+SOPS_SECRET = naming.SOPS_AGE_SECRET
 SOPS_KEY = "age.agekey"
 
 # Flux refuses SSH hosts it cannot verify; these are the hosts' published ed25519 keys.

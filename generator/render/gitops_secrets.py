@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from generator import naming
 from generator.config.model import Cluster
 from generator.errors import HomelabError
 from generator.render import charts, layout
@@ -19,7 +20,7 @@ from generator.secrets import Secrets
 
 # The name Flux's SOPS guide uses; the first server's seed creates it in flux-system
 # (render/bootstrap.py), so every Kustomization may name it whether or not it holds a file.
-SOPS_SECRET = "sops-age"
+SOPS_SECRET = naming.SOPS_AGE_SECRET
 DECRYPTION = {"provider": "sops", "secretRef": {"name": SOPS_SECRET}}
 SUFFIX = ".sops.yaml"
 # The user's Secrets: secrets/<namespace>/<name>.sops.yaml under gitops/apps. Its own
