@@ -10,6 +10,7 @@ which source wins.
 
 from __future__ import annotations
 
+import difflib
 import re
 import secrets as _random
 from collections.abc import Mapping
@@ -168,8 +169,8 @@ def parse_name(text: str) -> SecretName:
     if text in NOT_SETTABLE:
         raise UsageError(
             f"secret {text}: homelab-gen does not rotate the K3s tokens",
-            "every node must switch at the same moment, and a node that booted keeps the token"
-            " in its K3s config; rebuild the cluster to change it (README: Secrets)",
+            "a booted node keeps its token in its K3s config and every node would have to"
+            " switch at once; rebuilding the cluster is the way to change it, see README: Secrets",
         )
     if text in SETTABLE:
         return SecretName(builtin=text)
@@ -181,11 +182,14 @@ def parse_name(text: str) -> SecretName:
         and KEY.match(parts[2])
     ):
         return SecretName(ref=f"{parts[0]}/{parts[1]}", key=parts[2])
+    close = difflib.get_close_matches(text, [*SETTABLE, *NOT_SETTABLE], n=1)
     raise UsageError(
         f"secret name {text!r}: expected one of {', '.join(SETTABLE)},"
         " or NAMESPACE/SECRET/KEY for a Kubernetes Secret of your own",
-        "e.g. 'homelab-gen secret set apps/db-credentials/password'"
-        " (lower-case namespace and Secret name; the key may use letters, digits, - _ .)",
+        f"did you mean {close[0]}?"
+        if close
+        else "e.g. apps/db-credentials/password: lower-case namespace and Secret name,"
+        " and a key of letters, digits, - _ .",
     )
 
 

@@ -190,7 +190,7 @@ def test_secret_set_reads_stdin_and_list_shows_names_only(tmp_path: Path) -> Non
     [
         (("set", "k3s_token"), "x", "does not rotate the K3s tokens"),
         (("set", "Apps/db/password"), "x", "NAMESPACE/SECRET/KEY"),
-        (("set", "dns_api_tokn"), "x", "NAMESPACE/SECRET/KEY"),
+        (("set", "dns_api_tokn"), "x", "did you mean dns_api_token?"),
         (("set", "dns_api_token"), "", "no value for dns_api_token"),
         (("unset", "git_token"), "", "is not set"),
         (("unset", "k3s_token"), "", "does not rotate"),
