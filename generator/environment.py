@@ -26,7 +26,7 @@ DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 class Environment:
     """Every variable homelab-gen honours; an unset (or, where noted, empty) one is None."""
 
-    pve_token: str | None = None  # HOMELAB_GEN_PVE_TOKEN: wins over secrets.yaml
+    pve_token: str | None = None  # HOMELAB_GEN_PVE_TOKEN: wins over the secrets store
     pve_connect_timeout: str | None = None  # HOMELAB_GEN_PVE_CONNECT_TIMEOUT, seconds
     pve_read_timeout: str | None = None  # HOMELAB_GEN_PVE_READ_TIMEOUT, seconds
     ssh_key: str | None = None  # HOMELAB_GEN_SSH_KEY: the key for snippet uploads
@@ -50,15 +50,15 @@ def proxmox_token(env: Environment, stored: Callable[[], str | None]) -> str:
     """The Proxmox API token secret. Its sources, first one set wins:
 
     1. HOMELAB_GEN_PVE_TOKEN (empty counts as unset);
-    2. `proxmox_token` in .homelab-gen/secrets.yaml: `stored` reads it, and is called only
-       when the variable is unset, so a missing or broken store does not matter then;
+    2. `proxmox_token` in the secrets store (secrets.sops.yaml): `stored` reads it, and is
+       called only when the variable is unset, so a missing or broken store does not matter;
     3. neither: an error that names both.
     """
     secret = env.pve_token or stored()
     if not secret:
         raise HomelabError(
             "no Proxmox API token secret",
-            f"set {TOKEN_ENV}, or add proxmox_token to .homelab-gen/secrets.yaml",
+            f"set {TOKEN_ENV}, or run 'homelab-gen secret set proxmox_token'",
         )
     return secret
 

@@ -41,7 +41,7 @@ def test_only_environment_py_reads_the_environment() -> None:
     assert environment_reads(ONLY_READER)  # the check itself sees a read
 
 
-# (variable, file, expected): None for the file means secrets.yaml has no proxmox_token.
+# (variable, file, expected): None for the file means the store has no proxmox_token.
 TOKEN_TABLE = [
     ("from-env", "from-file", "from-env"),  # the variable wins
     ("from-env", None, "from-env"),
@@ -68,7 +68,8 @@ def test_proxmox_token_precedence(
         with pytest.raises(HomelabError, match="no Proxmox API token secret") as caught:
             environment.proxmox_token(env, store)
         assert caught.value.hint is not None
-        assert environment.TOKEN_ENV in caught.value.hint and "secrets.yaml" in caught.value.hint
+        assert environment.TOKEN_ENV in caught.value.hint
+        assert "secret set proxmox_token" in caught.value.hint
     else:
         assert environment.proxmox_token(env, store) == expected
     # The store is read only when the variable does not decide: a broken store is no matter.

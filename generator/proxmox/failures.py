@@ -194,7 +194,7 @@ def _http_error(exc: Any, attempt: Attempt) -> PveError:
     if status == 401:
         return PveError(
             f"{where}: Proxmox refused the API token ({text})",
-            f"check proxmox.token_id and the secret ({TOKEN_ENV} or secrets.yaml)",
+            f"check proxmox.token_id and the secret ({TOKEN_ENV} or the secrets store)",
         )
     if status == 403:
         return PveError(f"{where}: permission denied ({text})", "see README: API token")
