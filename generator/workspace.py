@@ -109,6 +109,20 @@ class RenderPlan:
     def pending(self) -> list[FileDiff]:
         return [d for d in self.diff if d.change is not Change.IDENTICAL]
 
+    @property
+    def changed_seeds(self) -> list[str]:
+        """Nodes whose seed was rendered before and now differs: one that booted from it
+        keeps its old settings, since cloud-init runs once per instance."""
+        return sorted(
+            {
+                d.path.split("/")[1]
+                for d in self.diff
+                if d.change is Change.UPDATE
+                and d.path.startswith(f"{SEED_DIR}/")
+                and d.path.split("/")[-1] in SEED_FILES
+            }
+        )
+
 
 def seeds_exist(directory: Path) -> bool:
     return any((directory / SEED_DIR).glob("*/user-data"))

@@ -92,3 +92,17 @@ def test_check_on_a_new_lab_lists_the_first_render_and_makes_no_secrets(repo: Pa
     assert "create    cloud-init/k3s-server-1/user-data" in result.stdout
     assert "made on the first render" in result.stdout
     assert sorted(p.name for p in repo.iterdir()) == ["cluster.yaml"]
+
+
+def test_a_changed_seed_is_named_per_node_with_what_it_means(repo: Path) -> None:
+    run_cli("render", "-C", str(repo))
+    text = (repo / "cluster.yaml").read_text()
+    (repo / "cluster.yaml").write_text(text.replace("v1.33.4+k3s1", "v1.33.5+k3s1"))
+    result = run_cli("render", "-C", str(repo), "--check")
+    notes = [line for line in result.stdout.splitlines() if line.startswith("note:")]
+    named = {n.split(":")[1].strip() for n in notes}
+    assert named == {n.split(",")[0].split(": ")[-1] for n in text.splitlines() if "{name:" in n}
+    assert all("keeps the settings it booted with" in n for n in notes)
+    unchanged = run_cli("render", "-C", str(repo))
+    again = run_cli("render", "-C", str(repo))
+    assert "note:" in unchanged.stdout and "note:" not in again.stdout

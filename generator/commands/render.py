@@ -37,6 +37,12 @@ def run(args: argparse.Namespace) -> int:
     for item in changes.diff:
         if item.change is not workspace.Change.IDENTICAL or not (args.check or args.dry_run):
             print(f"{item.change.value:9} {item.path}")
+    for node in changes.changed_seeds:
+        print(
+            f"note: {node}: its seed changed; if it has booted, it keeps the settings it booted"
+            " with (K3s version, login user, SSH keys, K3s config) until it is rebuilt from the"
+            " new seed"
+        )
     if args.check:
         print(
             f"{len(pending)} file(s) would change" if pending else "rendered files are up to date"

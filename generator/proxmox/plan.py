@@ -138,9 +138,26 @@ def plan_node(cluster: Cluster, node: Node, observed: Observed, ref: SeedRef) ->
         vm, reason = None, "recreate (it has no disk)"
     more, notes = _build_actions(cluster, node, observed, ref, vm)
     actions += more
+    # Boot starts every VM it configures, so a VM holding an older seed has booted from it.
+    if vm is not None and seed_changed(cluster, node, vm, ref):
+        notes.append(SEED_DRIFT)
     return VMPlan(
         node.name, node.vmid, tuple(actions), reason if actions else "up to date", tuple(notes)
     )
+
+
+# cloud-init runs once per instance-id, so a new seed reaches a node only when it is rebuilt.
+SEED_DRIFT = (
+    "its seed changed since it booted: the node keeps the settings it booted with"
+    " (K3s version, login user, SSH keys, K3s config) until it is rebuilt from the new seed"
+)
+
+
+def seed_changed(cluster: Cluster, node: Node, vm: VMFacts, ref: SeedRef) -> bool:
+    """The VM holds one of this node's seeds, but not the current one."""
+    attached = volids_in(vm.config)
+    held = {v for v in attached if is_seed_of(cluster.name, v, node.name)}
+    return bool(held) and not set(ref.volids) <= attached
 
 
 def plan_orphan(vm: VMFacts, prune: bool) -> VMPlan:

@@ -229,3 +229,30 @@ def test_snippet_mode_sets_cicustom_with_meta() -> None:
 )
 def test_privilege_propagation(perms: dict[str, dict[str, int]], path: str, expected: bool) -> None:
     assert has_privilege(perms, path, "VM.Audit") is expected
+
+
+OLD_REFS = {
+    n.name: seed_ref(CLUSTER, n, seed_texts(CLUSTER, version="0")[n.name]) for n in CLUSTER.nodes
+}
+
+
+def _booted_with_old_seed(status: str) -> VMFacts:
+    node = CLUSTER.nodes[0]
+    config = {k: str(v) for k, v in template_config().items() if k != "template"}
+    config.update(desired_config(CLUSTER, node, _template(), OLD_REFS[node.name]))
+    config["scsi0"] = f"local-lvm:vm-{node.vmid}-disk-0,size={node.disk}G"
+    return VMFacts(node.vmid, "pve", status, config)
+
+
+@pytest.mark.parametrize(
+    ("status", "drift"),
+    [("running", True), ("stopped", True)],
+)
+def test_a_node_whose_seed_changed_is_told_it_keeps_its_old_settings(
+    status: str, drift: bool
+) -> None:
+    observed = _observed({201: _booted_with_old_seed(status), 301: _finished(CLUSTER, 1)})
+    plan = make_plan(CLUSTER, observed, REFS, False)
+    notes = {vm.name: vm.notes for vm in plan.vms}
+    assert any("keeps the settings it booted with" in n for n in notes["k3s-server-1"]) is drift
+    assert not any("booted with" in n for n in notes["k3s-agent-1"])
