@@ -55,7 +55,7 @@ def require_key(directory: Path) -> str:
         raise UsageError(
             f"{directory / STORE_FILE} is encrypted and there is no age key at"
             f" {directory / KEY_FILE}",
-            f"copy your backed-up age.key to {KEY_FILE} (mode 0600); nothing was written",
+            f"copy your backed-up age.key to {KEY_FILE}, mode 0600; nothing was written",
         )
     return key
 
