@@ -1,5 +1,6 @@
 """cloud-init's own state in a guest, read through the guest agent's exec: `cloud-init
-status --format json` (23.x and later), else `--long` as 22.4 prints it."""
+status --format json` (23.x and later), else `--long` as 22.4 prints it; and the digest of
+the user-data the guest booted with."""
 
 from __future__ import annotations
 
@@ -76,3 +77,25 @@ def cloud_init_status(
             AgentFailure.FAILED, f"cannot read cloud-init status ({output or 'no output'})"
         )
     return parsed, False
+
+
+# cloud-init keeps the raw user-data of the current instance here: cloudinit/helpers.py,
+# Paths.lookups["userdata_raw"] = "user-data.txt" under the `instance` link, written by
+# cloudinit/stages.py Init._store_rawdata (from Init.update, at each boot) as the seed gave
+# it. First-boot modules ran from it once per instance-id, so it is what the node was built
+# from unless the VM was restarted with another seed attached.
+BOOTED_USER_DATA = "/var/lib/cloud/instance/user-data.txt"
+_SHA256_LINE = re.compile(r"([0-9a-f]{64}) [ *]")
+
+
+def parse_sha256sum(text: str) -> str | None:
+    """The digest of coreutils' `sha256sum FILE` line (`<hex>  FILE`); None otherwise."""
+    found = _SHA256_LINE.match(text)
+    return found[1] if found else None
+
+
+def booted_user_data_digest(client: Client, node: str, vmid: int) -> str | None:
+    """sha256 of the user-data the guest booted with; None when the guest cannot tell (no
+    such file: cloud-init did not store one)."""
+    result = run(client, node, vmid, ["sha256sum", BOOTED_USER_DATA])
+    return parse_sha256sum(result.out) if result.exitcode == 0 else None

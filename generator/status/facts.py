@@ -53,6 +53,8 @@ class Guest:
     addresses: tuple[str, ...] = ()
     cloud_init: CloudInit | None = None
     cloud_init_note: str = ""
+    # The user-data it booted with differs from the rendered one; None: cannot tell.
+    seed_changed: bool | None = None
 
 
 @dataclass(frozen=True)

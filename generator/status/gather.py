@@ -4,6 +4,7 @@ lab is ready. Whatever cannot be asked yet becomes an explained "unknown", never
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,9 @@ class Sources:
     done: dict[str, CloudInit] = field(default_factory=dict)  # cloud-init finished
     no_json: set[str] = field(default_factory=set)  # cloud-init 22.4: no --format json
     exec_note: str = ""  # set once exec is forbidden: asking again cannot help
+    # The booted user-data's sha256 (None: the guest cannot tell), asked once per node:
+    # cloud-init wrote it once for this instance, so it cannot change while we watch.
+    booted: dict[str, str | None] = field(default_factory=dict)
     unreachable: str = ""  # this refresh found Proxmox unreachable: do not ask it again
     kubeconfig: dict[str, Any] | None = None
 
@@ -84,7 +88,7 @@ def _cloud_init(src: Sources, node: Node, pve_node: str, guest: Guest) -> Guest:
     from generator.status import cloudinit
 
     if node.name in src.done:
-        return replace(guest, cloud_init=src.done[node.name])
+        return _seed_changed(src, node, pve_node, replace(guest, cloud_init=src.done[node.name]))
     if src.exec_note:
         return replace(guest, cloud_init_note=src.exec_note)
     assert src.client is not None
@@ -99,9 +103,36 @@ def _cloud_init(src: Sources, node: Node, pve_node: str, guest: Guest) -> Guest:
         return replace(guest, cloud_init_note=exc.message[:120])
     if not json_ok:
         src.no_json.add(node.name)
-    if found.status == CloudInitStatus.DONE:
-        src.done[node.name] = found
-    return replace(guest, cloud_init=found)
+    if found.status != CloudInitStatus.DONE:
+        return replace(guest, cloud_init=found)
+    src.done[node.name] = found
+    return _seed_changed(src, node, pve_node, replace(guest, cloud_init=found))
+
+
+def _rendered_digest(src: Sources, node: Node) -> str | None:
+    path = src.directory / naming.seed_path(node.name, "user-data")
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def _seed_changed(src: Sources, node: Node, pve_node: str, guest: Guest) -> Guest:
+    """Whether the node booted from other user-data than is rendered now: only a note,
+    since cloud-init runs once per instance and the node keeps what it booted with."""
+    from generator.proxmox import agent
+    from generator.status import cloudinit
+
+    rendered = _rendered_digest(src, node)
+    if rendered is None:
+        return guest  # nothing rendered to compare with
+    if node.name not in src.booted:
+        assert src.client is not None
+        try:
+            src.booted[node.name] = cloudinit.booted_user_data_digest(
+                src.client, pve_node, node.vmid
+            )
+        except agent.AgentError:
+            return guest  # a note can wait for the next look
+    booted = src.booted[node.name]
+    return guest if booted is None else replace(guest, seed_changed=booted != rendered)
 
 
 def _guest(src: Sources, node: Node, resource: dict[str, Any] | None) -> Guest:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from generator import naming
 from generator.status.facts import (
     CloudInit,
     CloudInitStatus,
@@ -148,7 +149,8 @@ def _cloud_init_cell(guest: Guest) -> str:
         return f"unknown ({guest.cloud_init_note})" if guest.cloud_init_note else "unknown"
     if ci.status == CloudInitStatus.ERROR:
         return f"error: {cloud_init_text(ci)[:40]}"
-    return f"{ci.status} (degraded)" if ci.degraded else ci.status
+    marks = [m for m, on in (("degraded", ci.degraded), ("older seed", guest.seed_changed)) if on]
+    return f"{ci.status} ({', '.join(marks)})" if marks else ci.status
 
 
 def _k3s_cell(guest: Guest, kube: Kube) -> str:
@@ -230,6 +232,16 @@ def flux_objects(kube: Kube) -> tuple[FluxObject, ...]:
 
 
 # -- the verdict -----------------------------------------------------------------------------
+def _seed_note(guest: Guest) -> str:
+    # cloud-init runs once per instance-id, so a running node never picks up a new seed. A
+    # note, not a blocker: the node works, it runs what it booted with.
+    return (
+        f"{guest.name}: booted from user-data other than the rendered"
+        f" {naming.seed_path(guest.name, 'user-data')}: it keeps the settings it booted with"
+        " (K3s version, login user, SSH keys, K3s config) until it is rebuilt from the new seed"
+    )
+
+
 def _notes(facts: Facts) -> tuple[str, ...]:
     notes = []
     if facts.pve_error:
@@ -237,6 +249,7 @@ def _notes(facts: Facts) -> tuple[str, ...]:
     if facts.kube.error:
         notes.append(f"K3s and Flux unknown: {facts.kube.error}")
     notes += facts.kube.notes
+    notes += [_seed_note(g) for g in facts.guests if g.seed_changed]
     return tuple(notes)
 
 

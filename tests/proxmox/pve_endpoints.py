@@ -108,7 +108,9 @@ TABLE: dict[tuple[str, str], Endpoint] = {
         "file", f"{_AGENT}, file-read", "K3s's kubeconfig"
     ),
     ("POST", "/nodes/{node}/qemu/{vmid}/agent/exec"): _e(
-        "command", f"{_AGENT}, exec", "cloud-init status"
+        "command",
+        f"{_AGENT}, exec",
+        "cloud-init status; sha256sum of the user-data the node booted with (seed drift)",
     ),
     ("GET", "/nodes/{node}/qemu/{vmid}/agent/exec-status"): _e(
         "pid", f"{_AGENT}, exec-status", "its output"

@@ -7,6 +7,7 @@ status; 23.4+ counts every WARNING/ERROR/CRITICAL/DEPRECATED log record as one. 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -16,6 +17,7 @@ from typing import Any
 from generator import yamlio
 from generator.render import bootstrap, k3s
 from generator.render.manifests import MANIFESTS_DIR
+from generator.status import cloudinit
 from tests.qemu.agent import AgentError, GuestAgent
 from tests.qemu.cluster import Target
 
@@ -99,6 +101,16 @@ def assert_cloud_init_clean(guest: Guest, long_text: str) -> None:
     problems = [line for line in guest.read("/var/log/cloud-init.log").splitlines()
                 if LOG_PROBLEM.search(line)]  # fmt: skip
     assert not problems, "cloud-init logged recoverable errors:\n" + "\n".join(problems)
+
+
+def assert_booted_user_data(guest: Guest, target: Target) -> None:
+    """What `status` rests on to see seed drift: cloud-init keeps the user-data it booted
+    with, byte for byte, at the path status hashes, and sha256sum prints what status parses."""
+    rendered = hashlib.sha256(target.seed["user-data"].encode("utf-8")).hexdigest()
+    line = guest.sh(f"sha256sum {cloudinit.BOOTED_USER_DATA}")
+    assert cloudinit.parse_sha256sum(line) == rendered, (
+        f"{cloudinit.BOOTED_USER_DATA} is not the seed's user-data: {line!r}, want {rendered}"
+    )
 
 
 def assert_identity(guest: Guest, seed: Seed) -> None:

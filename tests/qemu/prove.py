@@ -73,6 +73,9 @@ def prove(
         again = time.monotonic() - running.started
         say(f"{target.node.name}: second boot, cloud-init done after {again:.0f} s")
         checks.assert_cloud_init_clean(guest, status)
+        # cloud-init rewrites it at every boot (cmd/main.py main_init -> Init.update) from
+        # the seed it reads then: the same seed CD, so the same bytes.
+        checks.assert_booted_user_data(guest, target)
         checks.assert_second_boot(guest, seed, before, finished)
     return Timings(agent_up, done, again)
 
@@ -94,6 +97,7 @@ def prove_all(
 
 def check_first_boot(guest: Guest, target: Target, seed: Seed, status: str) -> None:
     checks.assert_cloud_init_clean(guest, status)
+    checks.assert_booted_user_data(guest, target)
     checks.assert_identity(guest, seed)
     checks.assert_network(guest, seed, target.mac)
     checks.assert_login_user(guest, seed)

@@ -392,3 +392,78 @@ def test_wait_on_a_terminal_refreshes_one_live_view(
     out = capsys.readouterr().out
     assert "homelab-gen status home" in out and "ready: everything is up" in out
     assert "[    0s]" not in out  # the live view, not plain progress lines
+
+
+# -- seed drift: the user-data a node booted with against the rendered one -----------------
+@pytest.fixture
+def booted_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
+    """A lab that `render` and `boot` made, so each fake VM booted from its rendered seed."""
+    with lab(tmp_path) as made:
+        monkeypatch.setenv("HOMELAB_GEN_PVE_TOKEN", made.pve.state.token_secret)
+        for n in made.cluster.nodes:
+            del made.pve.state.vms[n.vmid]  # boot makes them itself
+        assert cli.main(["render", "-C", str(made.directory)]) == 0
+        assert cli.main(["boot", "-C", str(made.directory), "--yes"]) == 0
+        healthy(made.guests, made.cluster, made.kube)
+        yield made
+
+
+def sha256sum_runs(made: Lab) -> int:
+    return sum(
+        1
+        for c in made.pve.state.calls
+        if c.path.endswith("/agent/exec") and "sha256sum" in c.params.get("command", "")
+    )
+
+
+def test_seed_drift_is_noted_per_node_without_failing_readiness(
+    booted_lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    made = booted_lab
+    capsys.readouterr()
+    assert run_status(made, "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [g["seed_changed"] for g in data["facts"]["guests"]] == [False, False, False]
+    assert data["notes"] == []
+    assert sha256sum_runs(made) == len(made.cluster.nodes)
+
+    config = made.directory / "cluster.yaml"
+    config.write_text(config.read_text().replace("v1.33.4+k3s1", "v1.34.1+k3s1"))
+    assert cli.main(["render", "-C", str(made.directory)]) == 0
+    capsys.readouterr()
+    assert run_status(made) == 0
+    out = capsys.readouterr().out
+    for n in made.cluster.nodes:
+        row = next(x for x in out.splitlines() if x.startswith(n.name))
+        assert "done (older seed)" in row, row
+        note = next(x for x in out.splitlines() if x.startswith(f"note: {n.name}: "))
+        assert f"cloud-init/{n.name}/user-data" in note
+        assert "keeps the settings it booted with (K3s version, login user, SSH keys" in note
+    assert out.rstrip().endswith("ready: everything is up")
+
+
+def test_wait_asks_for_the_booted_seed_once_per_node(
+    booted_lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    made = booted_lab
+    server, agent_1, agent_2 = made.cluster.nodes
+    ready = ready_moment(made.cluster)
+    joining = Moment(nodes=[node(server.name), node(agent_1.name), node(agent_2.name, False)])
+    made.world.moments = [joining, joining, ready]
+    assert run_status(made, "--wait", "--interval", "0.01", "--timeout", "30") == 0
+    assert made.world.polls == 3
+    assert sha256sum_runs(made) == len(made.cluster.nodes)
+
+
+def test_a_guest_without_the_booted_user_data_gets_no_note(
+    booted_lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    made = booted_lab
+    for n in made.cluster.nodes:
+        made.pve.state.vms[n.vmid].booted_user_data = None  # sha256sum: no such file
+    seed = made.directory / "cloud-init" / made.cluster.nodes[0].name / "user-data"
+    seed.write_text(seed.read_text() + "# changed\n")
+    capsys.readouterr()
+    assert run_status(made) == 0
+    out = capsys.readouterr().out
+    assert "older seed" not in out and "keeps the settings" not in out

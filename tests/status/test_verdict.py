@@ -264,6 +264,10 @@ TABLE: list[tuple[str, Facts, list[tuple[Severity, str]]]] = [
             (WAITING, "FluxInstance flux: Reconciling"),
         ],
     ),
+    # A node that booted from an older seed works: the drift is a note, never a blocker.
+    ("booted from an older seed", lab(g(seed_changed=True)), []),
+    ("booted from the rendered seed", lab(g(seed_changed=False)), []),
+    ("the agent could not tell the booted seed", lab(g(seed_changed=None)), []),
 ]
 
 
@@ -315,6 +319,28 @@ NODE_ROWS: list[tuple[str, Guest, Kube, NodeRow]] = [
         KUBE,
         NodeRow(NAME, "stopped", "up", "10.0.0.11", "done (degraded)", "Ready v1.31.4+k3s1", False),
     ),
+    (
+        "booted from an older seed: marked, still ready",
+        g(seed_changed=True),
+        KUBE,
+        NodeRow(
+            NAME, "running", "up", "10.0.0.11", "done (older seed)", "Ready v1.31.4+k3s1", True
+        ),
+    ),
+    (
+        "degraded and an older seed",
+        g(cloud_init=CloudInit("done", degraded=True), seed_changed=True),
+        KUBE,
+        NodeRow(
+            NAME,
+            "running",
+            "up",
+            "10.0.0.11",
+            "done (degraded, older seed)",
+            "Ready v1.31.4+k3s1",
+            True,
+        ),
+    ),
 ]
 
 
@@ -351,3 +377,21 @@ def test_notes_and_revision() -> None:
     assert verdict.revision == "main@sha1:abc"
     assert report(flux(instance=None)).revision == ""
     assert report(lab()).notes == ()
+
+
+@pytest.mark.parametrize(
+    ("seed_changed", "noted"),
+    [(True, True), (False, False), (None, False)],
+    ids=["drift", "no drift", "unknown"],
+)
+def test_seed_drift_is_a_note_per_node(seed_changed: bool | None, noted: bool) -> None:
+    other = g(name="k3s-agent-1", seed_changed=False)
+    both = replace(KUBE, nodes=(*KUBE.nodes, KubeNode(other.name, True, "v1.31.4+k3s1")))
+    verdict = report(lab(g(seed_changed=seed_changed), other, kube=both))
+    expected = (
+        f"{NAME}: booted from user-data other than the rendered cloud-init/{NAME}/user-data:"
+        " it keeps the settings it booted with (K3s version, login user, SSH keys, K3s config)"
+        " until it is rebuilt from the new seed"
+    )
+    assert verdict.notes == ((expected,) if noted else ())
+    assert verdict.ready and verdict.blocker is None

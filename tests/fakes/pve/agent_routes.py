@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from tests.fakes.pve import schema
+from tests.fakes.pve import guest_seed, schema
 from tests.fakes.pve.server import ApiError, FakePVE, Request, Route
 
 T = TypeVar("T")
@@ -154,6 +154,15 @@ def _interface_list(ips: list[str]) -> list[dict[str, Any]]:
     return [loopback, ens18]
 
 
+def _sha256sum(pve: FakePVE, req: Request, path: str) -> ExecScript:
+    """An unscripted `sha256sum FILE`: the user-data the VM booted with is the one file the
+    fake's guests hold (tests/fakes/pve/guest_seed.py)."""
+    with pve.lock:
+        vm = pve.vm(req.params["node"], req.int("vmid"))
+        out, err, code = guest_seed.sha256sum(vm, path)
+    return ExecScript(out=out, err=err, exitcode=code)
+
+
 def agent_routes(guests: Guests) -> list[Route]:
     def interfaces(pve: FakePVE, req: Request) -> Any:
         guest = _guest(pve, guests, req, "network-get-interfaces")
@@ -182,6 +191,8 @@ def agent_routes(guests: Guests) -> list[Route]:
         with guests.lock:
             if key in guest.commands:
                 run = guest.script(f"exec:{key}", guest.commands[key]).next()
+            elif command[0] == "sha256sum" and len(command) == 2:
+                run = _sha256sum(pve, req, command[1])
             else:
                 run = ExecScript(err=f"{command[0]}: not scripted in the fake", exitcode=127)
             guests.next_pid += 1

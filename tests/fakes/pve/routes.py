@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from tests.fakes.pve import schema
+from tests.fakes.pve import guest_seed, schema
 from tests.fakes.pve.server import ApiError, FakePVE, Request, Route, TaskFailed, has_privilege
 from tests.fakes.pve.state import Storage, Task, Vm
 from tests.fakes.pve.storage_routes import STORAGE_ROUTES
@@ -900,6 +900,9 @@ def _start(pve: FakePVE, req: Request) -> None:
     apply_pending(vm)
     _bridges_exist(pve, vm)
     vm.status = "running"
+    # vm_start_nolock generates the cloud-init drive from the config as it is now; the
+    # guest reads that seed (or the seed CD) at this boot.
+    vm.booted_user_data = guest_seed.booted_user_data(pve, vm)
 
 
 def start(pve: FakePVE, req: Request) -> Any:

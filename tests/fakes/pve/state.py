@@ -72,6 +72,8 @@ class Vm:
     pending_delete: list[str] = field(default_factory=list)
     # The template whose base disks this VM's disks are linked clones of.
     clone_of: int | None = None
+    # The user-data its cloud-init read at the last start (tests/fakes/pve/guest_seed.py).
+    booted_user_data: bytes | None = None
 
     @property
     def is_template(self) -> bool:
