@@ -43,7 +43,7 @@ class Sources:
     no_json: set[str] = field(default_factory=set)  # cloud-init 22.4: no --format json
     exec_note: str = ""  # set once exec is forbidden: asking again cannot help
     # The booted user-data's sha256 (None: the guest cannot tell), asked once per node:
-    # cloud-init wrote it once for this instance, so it cannot change while we watch.
+    # cloud-init writes it at boot, so it changes only if the VM restarts mid-watch.
     booted: dict[str, str | None] = field(default_factory=dict)
     unreachable: str = ""  # this refresh found Proxmox unreachable: do not ask it again
     kubeconfig: dict[str, Any] | None = None
