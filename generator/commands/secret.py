@@ -6,10 +6,13 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from generator.cli import directory_option
 from generator.errors import UsageError
+
+if TYPE_CHECKING:
+    from generator.secrets import Secrets
 
 NAME_HELP = (
     "grafana_admin_password, git_deploy_key, git_token, datastore_password, dns_api_token,"
@@ -84,7 +87,7 @@ def read_value(name: str) -> str:
     return value
 
 
-def _open(args: argparse.Namespace) -> Any:
+def _open(args: argparse.Namespace) -> Secrets:
     """The store, moved from the plain one of earlier versions first (said on stdout)."""
     from generator import secretstore
 
@@ -94,7 +97,7 @@ def _open(args: argparse.Namespace) -> Any:
     return secretstore.load(args.directory)
 
 
-def _save(args: argparse.Namespace, store: Any) -> None:
+def _save(args: argparse.Namespace, store: Secrets) -> None:
     from generator import secretstore
 
     secretstore.save(args.directory, store)
