@@ -212,3 +212,15 @@ def test_the_value_is_never_taken_from_the_command_line(tmp_path: Path) -> None:
     result = secret_cli(tmp_path, "set", "dns_api_token", "cf-on-argv", stdin="")
     assert result.returncode == 2
     assert secretstore.load(tmp_path).dns_api_token is None
+
+
+def test_a_set_without_a_value_leaves_an_old_plain_store_unmoved(tmp_path: Path) -> None:
+    write_legacy(tmp_path)
+    before = tree(tmp_path)
+    result = secret_cli(tmp_path, "set", "dns_api_token", stdin="")
+    assert result.returncode == 2 and "no value" in result.stderr
+    assert tree(tmp_path) == before
+    moved = secret_cli(tmp_path, "set", "dns_api_token", stdin="cf-new")
+    assert moved.returncode == 0 and "secrets: moved every value" in moved.stdout
+    assert secretstore.load(tmp_path).dns_api_token == "cf-new"
+    assert secretstore.load(tmp_path).git_token == LEGACY["git_token"]

@@ -36,12 +36,12 @@ def configure(sub: Any) -> None:
 
 
 def run_set(args: argparse.Namespace) -> int:
-    from generator import secrets
+    from generator import secrets, secretstore
 
     name = secrets.parse_name(args.name)
-    store = _open(args)
-    value = read_value(str(name))
-    _save(args, secrets.with_value(store, name, value))
+    secretstore.load(args.directory)  # the store and key are usable: ask only then
+    value = read_value(str(name))  # and move an old plain store only once there is a value
+    _save(args, secrets.with_value(_open(args), name, value))
     print(f"set {name} in secrets.sops.yaml (encrypted)")
     print("next: homelab-gen render, then commit and push; Flux applies it")
     return 0
