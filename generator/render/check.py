@@ -12,8 +12,9 @@ from ruamel.yaml.error import YAMLError
 from generator import yamlio
 from generator.config.model import COMPONENT_BY_NAME, COMPONENTS, Cluster
 from generator.render import charts
-from generator.render.gitops import FLUX_NAMESPACE
+from generator.render.gitops import FLUX_SOURCE
 from generator.render.gitops_secrets import SUFFIX as SOPS_SUFFIX
+from generator.render.kustomize import FLUX_NAMESPACE
 from generator.render.layout import APPS_DIR, CONFIGS_DIR, CONTROLLERS_DIR, GITOPS
 
 KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -198,6 +199,8 @@ def check_flux_kustomizations(directory: Path, docs: list[Doc]) -> list[str]:
                     f"{doc.path}: Kustomization {doc.metadata.get('name')} dependsOn "
                     f"{target[1]}, which no file defines (fix dependsOn, or {RERENDER})"
                 )
+        if not _syncs_this_repo(spec):
+            continue  # its path is in another repository (the upgrade controller's)
         path = spec.get("path")
         if isinstance(path, str) and not (directory / path).is_dir():
             problems.append(
@@ -212,6 +215,13 @@ def check_flux_kustomizations(directory: Path, docs: list[Doc]) -> list[str]:
                 "{provider: sops, secretRef: {name: sops-age}})"
             )
     return problems
+
+
+def _syncs_this_repo(spec: dict[str, Any]) -> bool:
+    source = spec.get("sourceRef")
+    if not isinstance(source, dict):
+        return True
+    return (source.get("kind"), source.get("name")) == (FLUX_SOURCE["kind"], FLUX_SOURCE["name"])
 
 
 def _holds_sops(folder: Path) -> bool:

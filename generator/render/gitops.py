@@ -4,6 +4,8 @@ Layout (Flux's canonical example): clusters/<name>/ holds the Flux Kustomization
 infrastructure/controllers/<component>/ a namespace, a HelmRepository and a HelmRelease,
 infrastructure/configs/ the objects that need the controllers' CRDs, and apps/ the user's own
 apps plus a demo. Disabled components leave no file, no entry and no dependsOn behind.
+The K3s upgrade Plans and their controller (render/system_upgrade.py) are always there,
+beside that chain.
 Kubernetes Secrets are `*.sops.yaml` files (render/gitops_secrets.py) marked for encryption.
 """
 
@@ -13,16 +15,22 @@ import copy
 from typing import Any
 
 from generator.config.model import Cluster
-from generator.render import charts, gitops_apps, gitops_configs, gitops_secrets, layout
+from generator.render import (
+    charts,
+    gitops_apps,
+    gitops_configs,
+    gitops_secrets,
+    layout,
+    system_upgrade,
+)
 from generator.render import components as comps
 from generator.render.charts import Spec
-from generator.render.kustomize import folder, index, meta, namespace
+from generator.render.kustomize import FLUX_NAMESPACE, folder, index, meta, namespace
 from generator.render.output import RenderedFile
 from generator.render.templating import render_template
 from generator.secrets import Secrets
 
 TEMPLATES = "gitops"  # the tree templates' folder (see resources), not the output's
-FLUX_NAMESPACE = "flux-system"
 FLUX_SOURCE = {"kind": "GitRepository", "name": "flux-system"}  # made by the FluxInstance
 CONTROLLERS = "infra-controllers"
 CONFIGS = "infra-configs"
@@ -34,6 +42,7 @@ def render_gitops(cluster: Cluster, secrets: Secrets) -> dict[str, RenderedFile]
     files.update(controllers(cluster, secrets))
     files.update(gitops_configs.configs(cluster, layout.CONFIGS_DIR, secrets))
     files.update(gitops_apps.apps(cluster, layout.APPS_DIR))
+    files.update(system_upgrade.plans(cluster))
     files.update(gitops_secrets.user_secrets(secrets))
     files.update(cluster_kustomizations(cluster, files))
     out = {path: rendered(path, docs) for path, docs in sorted(files.items())}
@@ -172,4 +181,9 @@ def cluster_kustomizations(
     out = {f"{base}/apps.yaml": [flux_kustomization(APPS, layout.APPS_DIR, last, "5m")]}
     if infra:
         out[f"{base}/infrastructure.yaml"] = infra
+    # Beside the chain, not in it: K3s upgrades never wait on an optional component.
+    plans = flux_kustomization(
+        system_upgrade.PLANS, layout.SYSTEM_UPGRADE_DIR, system_upgrade.CONTROLLER, "5m"
+    )
+    out[f"{base}/system-upgrade.yaml"] = [*system_upgrade.controller_objects(), plans]
     return out

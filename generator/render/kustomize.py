@@ -8,6 +8,8 @@ from typing import Any
 
 from generator.render import components as comps
 
+FLUX_NAMESPACE = "flux-system"  # where Flux and its own objects live
+
 
 def meta(name: str, namespace: str | None = None, **extra: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"name": name}

@@ -5,6 +5,8 @@ from __future__ import annotations
 GITOPS = "gitops"
 CONTROLLERS_DIR = f"{GITOPS}/infrastructure/controllers"
 CONFIGS_DIR = f"{GITOPS}/infrastructure/configs"
+# The K3s upgrade Plans (render/system_upgrade.py): always there, whatever is switched on.
+SYSTEM_UPGRADE_DIR = f"{GITOPS}/infrastructure/system-upgrade"
 APPS_DIR = f"{GITOPS}/apps"
 
 

@@ -31,7 +31,7 @@ from tests.upstream import (
 )
 
 K8S_VERSION = "1.33.0"  # the Kubernetes of the pinned K3s (v1.33.x+k3s1)
-CRD_GROUPS = ("fluxcd.io", "metallb.io", "cert-manager.io", "longhorn.io")
+CRD_GROUPS = ("fluxcd.io", "metallb.io", "cert-manager.io", "longhorn.io", "upgrade.cattle.io")
 # Draft 7 for MetalLB: its schema names its draft by a URL jsonschema does not know.
 SCHEMA_DRAFT = {"metallb": jsonschema.Draft7Validator}
 

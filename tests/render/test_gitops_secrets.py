@@ -176,10 +176,13 @@ def test_secret_values_appear_only_in_sops_files(case: str) -> None:
 
 
 def flux_kustomizations(rendered: dict[str, RenderedFile]) -> list[dict[str, Any]]:
+    """Those syncing this repository (not the upgrade controller's, which holds no Secret)."""
     return [
         doc
         for _, doc in documents(rendered)
-        if doc["kind"] == "Kustomization" and doc["apiVersion"].startswith("kustomize.toolkit")
+        if doc["kind"] == "Kustomization"
+        and doc["apiVersion"].startswith("kustomize.toolkit")
+        and doc["spec"]["sourceRef"]["name"] == "flux-system"
     ]
 
 
