@@ -20,7 +20,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"__main__", "cli", "commands"}),
     frozenset({"scaffold", "workspace", "proxmox", "status"}),
     frozenset({"render"}),
-    frozenset({"config", "naming"}),
+    frozenset({"config", "naming", "kube"}),
     frozenset(
         {
             "generator",
@@ -55,6 +55,12 @@ INNER_LAYERS: dict[str, tuple[frozenset[str], ...]] = {
         frozenset({"__init__", "gather", "view"}),
         frozenset({"verdict", "k8s", "cloudinit", "kubeconfig"}),
         frozenset({"facts"}),
+    ),
+    "kube": (
+        frozenset({"__init__"}),
+        frozenset({"read", "drain"}),
+        frozenset({"nodes"}),
+        frozenset({"client"}),
     ),
     "sops": (
         frozenset({"__init__"}),  # re-exports the API
@@ -232,3 +238,27 @@ def test_the_checker_sees_a_wrong_import() -> None:
     assert inner_offence("generator.config.load", "generator.config.model") is None
     assert inner_offence("generator.config.checks.nodes", "generator.config.checks") is None
     assert cycles({"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a"]}) == [["a", "b", "c"]]
+
+
+def _imports_kubernetes(path: Path) -> list[int]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        else:
+            continue
+        if any(n == "kubernetes" or n.startswith("kubernetes.") for n in names):
+            found.append(node.lineno)
+    return found
+
+
+def test_only_the_kube_package_imports_the_kubernetes_client() -> None:
+    outside = [
+        f"{path.relative_to(PACKAGE.parent)}:{line}"
+        for module, path in MODULES.items()
+        if unit(module) != "kube"
+        for line in _imports_kubernetes(path)
+    ]
+    assert not outside, "import kubernetes only in generator/kube:\n" + "\n".join(outside)

@@ -1,9 +1,11 @@
-"""The HTTPS server: token check, scripted moments, and the few paths `status` reads."""
+"""The HTTPS server: token check, scripted moments, the paths `status` reads, and with a
+Cluster the node-lifecycle paths (nodes, pods, evictions, budgets)."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import json
 import re
 import secrets
@@ -18,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.fakes.kube.cluster import ApiError, Cluster
 from tests.fakes.tls import TLSFiles, make_tls
 
 
@@ -32,10 +35,13 @@ class Moment:
 
 @dataclass
 class World:
-    moments: list[Moment]
+    moments: list[Moment] = field(default_factory=lambda: [Moment()])
     refuse: int = 0
     polls: int = 0
-    requests: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)  # "GET /api/v1/nodes", in order
+    # Set: nodes, pods and budgets come from this mutable cluster (see cluster.py), each
+    # request is one of its ticks, and the node-lifecycle paths below are served.
+    cluster: Cluster | None = None
 
     @property
     def now(self) -> Moment:
@@ -97,6 +103,8 @@ def answer(world: World, path: str) -> dict[str, Any]:
         return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
     if path == "/api/v1/nodes":
         world.polls += 1
+        if world.cluster is not None:
+            return _list("Node", "v1", list(world.cluster.nodes.values()))
         return _list("Node", "v1", world.now.nodes)
     found = _FLUX_PATH.match(path)
     if not found or found["plural"] not in FLUX or not world.now.flux_crds:
@@ -115,6 +123,84 @@ def answer(world: World, path: str) -> dict[str, Any]:
         if item["metadata"]["name"] == found["name"]:
             return item
     raise NotFound(f'{found["plural"]}.{api_version.split("/")[0]} "{found["name"]}" not found')
+
+
+_NODE = re.compile(r"^/api/v1/nodes/(?P<name>[^/]+)$")
+_PODS = re.compile(r"^/api/v1(?:/namespaces/(?P<ns>[^/]+))?/pods$")
+_POD = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)$")
+_EVICTION = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)/eviction$")
+_PDBS = re.compile(r"^/apis/policy/v1(?:/namespaces/(?P<ns>[^/]+))?/poddisruptionbudgets$")
+
+
+def _node_selector(query: dict[str, list[str]]) -> str | None:
+    """The node a pod list is limited to; only spec.nodeName is a supported field."""
+    selector = (query.get("fieldSelector") or [""])[0]
+    if not selector:
+        return None
+    field_name, _, value = selector.replace("==", "=").partition("=")
+    if field_name != "spec.nodeName":
+        # pkg/registry/core/pod ToSelectableFields: other labels are refused like this.
+        raise ApiError(400, "BadRequest", f'field label not supported: "{field_name}"')
+    return value
+
+
+def lifecycle(
+    cluster: Cluster, method: str, path: str, query: dict[str, list[str]], body: Any
+) -> tuple[int, dict[str, Any]] | None:
+    """(code, body) for the node-lifecycle paths, None for any other path."""
+    if found := _NODE.match(path):
+        name = found["name"]
+        if method == "GET":
+            return 200, cluster.get_node(name)
+        if method == "PATCH":
+            return 200, cluster.patch_node(name, body or {})
+        if method == "DELETE":
+            return 200, cluster.delete_node(name)
+    if (found := _PODS.match(path)) and method == "GET":
+        pods = cluster.pods_on(_node_selector(query), found["ns"])
+        return 200, _list("Pod", "v1", pods)
+    if (found := _POD.match(path)) and method == "GET":
+        return 200, cluster.get_pod(found["ns"], found["name"])
+    if (found := _EVICTION.match(path)) and method == "POST":
+        return 201, cluster.evict(found["ns"], found["name"], body or {})
+    if (found := _PDBS.match(path)) and method == "GET":
+        pdbs = [
+            cluster.pdb_status(p)
+            for (ns, _), p in sorted(cluster.pdbs.items())
+            if found["ns"] in (None, ns)
+        ]
+        return 200, _list("PodDisruptionBudget", "policy/v1", pdbs)
+    return None
+
+
+def respond(
+    world: World, method: str, path: str, query: dict[str, list[str]], body: Any
+) -> tuple[int, dict[str, Any]]:
+    """(code, JSON body) for one request, errors as the API server's Status. The body is a
+    copy taken before the cluster's clock moves on."""
+    code, body = _respond(world, method, path, query, body)
+    answered = copy.deepcopy(body)
+    if world.cluster is not None:
+        world.cluster.tick()  # the answer is out: the cluster moves on
+    return code, answered
+
+
+def _respond(
+    world: World, method: str, path: str, query: dict[str, list[str]], body: Any
+) -> tuple[int, dict[str, Any]]:
+    try:
+        if world.cluster is not None:
+            answered = lifecycle(world.cluster, method, path, query, body)
+            if answered is not None:
+                return answered
+        if method != "GET":
+            message = "the server does not allow this method on the requested resource"
+            return 405, _status(405, "MethodNotAllowed", message)
+        return 200, answer(world, path)
+    except NotFound as exc:
+        return 404, _status(404, "NotFound", str(exc))
+    except ApiError as exc:
+        return exc.code, exc.body
 
 
 class FakeKube:
@@ -185,28 +271,45 @@ class FakeKube:
 def _handler(kube: FakeKube) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes; with Nagle on, each answer would wait
+        # for the client's delayed ACK (~40 ms).
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             return
 
         def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def do_PATCH(self) -> None:
+            self._serve("PATCH")
+
+        def do_DELETE(self) -> None:
+            self._serve("DELETE")
+
+        def _serve(self, method: str) -> None:
             with kube.lock:
                 if kube.world.refuse > 0:
                     kube.world.refuse -= 1
                     self._drop()
                     return
-            path = urllib.parse.urlsplit(self.path).path
+            url = urllib.parse.urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
             with kube.lock:
-                kube.world.requests.append(path)
+                kube.world.requests.append(f"{method} {url.path}")
             if self.headers.get("Authorization") != f"Bearer {kube.token}":
                 self._send(401, _status(401, "Unauthorized", "Unauthorized"))
                 return
-            try:
-                with kube.lock:
-                    body = answer(kube.world, path)
-                self._send(200, body)
-            except NotFound as exc:
-                self._send(404, _status(404, "NotFound", str(exc)))
+            body = json.loads(raw) if raw else None
+            with kube.lock:
+                code, answered = respond(
+                    kube.world, method, url.path, urllib.parse.parse_qs(url.query), body
+                )
+            self._send(code, answered)
 
         def _send(self, code: int, body: dict[str, Any]) -> None:
             payload = json.dumps(body).encode()
