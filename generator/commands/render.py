@@ -25,10 +25,13 @@ def configure(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from generator import config, workspace
+    from generator.render import upgrade_guard
 
     loaded = config.load(args.directory)
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    # Before anything is written: once pushed, the upgrade Plans apply the new version.
+    upgrade_guard.refuse_unsafe_upgrade(args.directory, loaded.cluster)
     writes = not (args.check or args.dry_run)
     changes = workspace.plan_render(args.directory, loaded.cluster, write_secrets=writes)
     for note in changes.notes:

@@ -13,12 +13,14 @@ def configure(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from generator import config
-    from generator.render import check
+    from generator.render import check, upgrade_guard
 
     loaded = config.load(args.directory)
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     cluster = loaded.cluster
+    # As render refuses it: a skipped minor or a downgrade of the version last rendered.
+    upgrade_guard.refuse_unsafe_upgrade(args.directory, cluster)
     summary = (
         f"cluster.yaml is valid: {len(cluster.servers)} server(s), {len(cluster.agents)} agent(s)"
     )

@@ -6,9 +6,9 @@ import re
 from typing import Any
 
 from generator.config.checks.findings import Findings
+from generator.config.checks.k3s_version import K3S_VERSION
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-K3S_VERSION = re.compile(r"^v\d+\.\d+\.\d+\+k3s\d+$")
 SCP_GIT_URL = re.compile(r"^[\w.\-]+@[\w.\-]+:[\w./\-~]+$")
 
 
@@ -31,7 +31,7 @@ def check_cluster_identity(data: dict[str, Any], found: Findings) -> None:
         found.error(
             "cluster.k3s_version",
             f"{cluster['k3s_version']!r} is not a K3s release",
-            "use the form vX.Y.Z+k3sN, e.g. 'v1.33.4+k3s1'",
+            "use the form vX.Y.Z+k3sN or vX.Y.Z-rcN+k3sN, e.g. 'v1.33.4+k3s1'",
         )
 
 
