@@ -96,3 +96,4 @@ class Facts:
     guests: tuple[Guest, ...]
     kube: Kube
     pve_error: str = ""  # why the VM and agent columns are unknown
+    k3s_version: str = ""  # the wanted one, cluster.k3s_version; "" compares with nothing

@@ -230,7 +230,8 @@ def kube_facts(src: Sources) -> Kube:
 # -- together ------------------------------------------------------------------------------
 def gather(src: Sources) -> Facts:
     found, pve_error = guests(src)
-    return Facts(src.cluster.name, found, kube_facts(src), pve_error)
+    wanted = src.cluster.cluster.k3s_version
+    return Facts(src.cluster.name, found, kube_facts(src), pve_error, wanted)
 
 
 def watch(
