@@ -115,3 +115,23 @@ def to_plain(node: Any) -> Any:
     if isinstance(node, str):
         return str(node)
     return node
+
+
+def set_key(text: str, mapping_path: tuple[str, ...], key: str, value: Any, comment: str) -> str:
+    """`text` with mapping_path's `key` set to `value`, every other line and comment kept as
+    the user wrote them; a new key goes at the end of its mapping with `comment` beside it."""
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)  # as `new` and render write lists
+    document = yaml.load(text)
+    target = document
+    for name in mapping_path:
+        target = target[name]
+    is_new = key not in target
+    target[key] = value
+    if is_new and comment:
+        target.yaml_add_eol_comment(comment, key)
+    stream = io.StringIO()
+    yaml.dump(document, stream)
+    return stream.getvalue()

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "generator"
 # package's own __init__ (the version).
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"__main__", "cli", "commands"}),
-    frozenset({"scaffold", "workspace", "proxmox", "status"}),
+    frozenset({"scaffold", "workspace", "proxmox", "status", "lifecycle"}),
     frozenset({"render"}),
     frozenset({"config", "naming", "kube"}),
     frozenset(
@@ -38,15 +38,23 @@ LAYERS: tuple[frozenset[str], ...] = (
 )
 # Imports the layers alone would allow, but which would point the wrong way.
 FORBIDDEN: dict[str, frozenset[str]] = {
-    "proxmox": frozenset({"render", "workspace", "status", "scaffold"}),
-    "workspace": frozenset({"scaffold", "proxmox", "status"}),
+    "proxmox": frozenset({"render", "workspace", "status", "scaffold", "lifecycle"}),
+    "workspace": frozenset({"scaffold", "proxmox", "status", "lifecycle"}),
+    # Lifecycle runs the others (boot's engine, status' kubeconfig, render); never the reverse.
+    "status": frozenset({"lifecycle"}),
+    "scaffold": frozenset({"lifecycle"}),
 }
 # Inside a split package the same rule one level down, but strictly: a module imports only
 # modules of a row below its own, so the pure core (facts, model) never reaches up to the
 # code that reads files or asks servers. "__init__" is the package itself.
 INNER_LAYERS: dict[str, tuple[frozenset[str], ...]] = {
+    "lifecycle": (
+        frozenset({"__init__", "flow"}),
+        frozenset({"run", "plan", "access", "stale"}),
+        frozenset({"steps", "journal"}),
+    ),
     "config": (
-        frozenset({"__init__"}),  # re-exports load's entry points
+        frozenset({"__init__", "edit"}),  # re-exports load's entry points; edits cluster.yaml
         frozenset({"load"}),
         frozenset({"schema", "defaults", "checks"}),
         frozenset({"model"}),

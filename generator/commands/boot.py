@@ -17,23 +17,75 @@ def configure(sub: Any) -> None:
     )
     yes_option(parser)
     parser.add_argument("--dry-run", action="store_true", help="show the plan only (= plan)")
-    parser.add_argument("--prune", action="store_true", help="delete VMs no longer in cluster.yaml")
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="drain, delete from Kubernetes and then delete VMs no longer in cluster.yaml",
+    )
     parser.add_argument(
         "--parallel",
         type=int,
         metavar="N",
         help="VMs worked on at once (default: proxmox.parallel)",
     )
+    replace_options(parser)
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long evictions may wait on PodDisruptionBudgets (default 300)",
+    )
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
+        help="how long a rebuilt node may take to be Ready (default 900)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="drain also evicts pods that no controller manages (they are not recreated)",
+    )
+
+
+def replace_options(parser: argparse.ArgumentParser) -> None:
+    """Which nodes to rebuild: `boot` does it, `plan` shows it."""
+    parser.add_argument(
+        "--replace",
+        nargs="+",
+        metavar="NODE",
+        default=[],
+        help="rebuild these nodes from their current seed, one at a time:"
+        " drain, delete the VM and the Node, create it again, wait until Ready",
+    )
+    parser.add_argument(
+        "--replace-stale",
+        action="store_true",
+        help="replace every node whose VM booted an older seed than the rendered one",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from generator.environment import Environment
     from generator.errors import UsageError
-    from generator.proxmox import core, seeds, view
+    from generator.lifecycle import flow
 
     if args.parallel is not None and args.parallel < 1:
         raise UsageError("--parallel must be 1 or more")
+    if args.drain_timeout <= 0 or args.ready_timeout <= 0:
+        raise UsageError("--drain-timeout and --ready-timeout must be more than 0 seconds")
+    request = flow.Request(tuple(args.replace), args.replace_stale, args.prune)
     env = Environment.read()
+    if flow.wanted(args.directory, request):
+        return _lifecycle(args, env)
+    return _plain(args, env)
+
+
+def _plain(args: argparse.Namespace, env: Any) -> int:
+    from generator.proxmox import core, seeds, view
+
     prepared = prepare_from_disk(args.directory, env, prune=args.prune, warn=warn)
     view.print_plan(prepared.plan)
     if prepared.plan.problems:
@@ -47,8 +99,45 @@ def run(args: argparse.Namespace) -> int:
     with view.progress(prepared.plan) as progress:
         ssh = seeds.default_ssh_target(prepared.cluster, env)  # used by seed_method snippets
         outcomes = core.boot(prepared.client, prepared, parallel, progress, ssh)
+    return _report(outcomes, prepared.plan)
+
+
+def _lifecycle(args: argparse.Namespace, env: Any) -> int:
+    from generator.lifecycle import flow
+    from generator.lifecycle.run import Settings
+    from generator.proxmox import seeds, view
+
+    request = flow.Request(tuple(args.replace), args.replace_stale, args.prune)
+    prepared = flow.prepare(
+        args.directory, env, request, dry_run=args.dry_run, warn=warn, say=print
+    )
+    shown = prepared.plan.shown
+    for note in prepared.notes if args.dry_run else ():
+        print(f"note: {note}")
+    view.print_plan(shown)
+    if shown.problems:
+        return 1
+    if args.dry_run or shown.is_noop:
+        return 0
+    if not args.yes and not confirm(f"apply {len(shown.actions)} action(s)?"):
+        print("nothing changed")
+        return 1
+    cluster = prepared.boot.cluster
+    settings = Settings(
+        drain_timeout=args.drain_timeout, ready_timeout=args.ready_timeout, force=args.force
+    )
+    parallel = args.parallel or cluster.proxmox.parallel
+    with view.progress(shown) as progress:
+        ssh = seeds.default_ssh_target(cluster, env)
+        outcomes = flow.apply_all(prepared, args.directory, settings, progress, parallel, ssh)
+    return _report(outcomes, shown)
+
+
+def _report(outcomes: Any, plan: Any) -> int:
+    from generator.proxmox import view
+
     failed = view.print_outcomes(outcomes)
-    for vm in prepared.plan.vms:
+    for vm in plan.vms:
         for note in vm.notes:
             print(f"note: {vm.name}: {note}")
     if failed:

@@ -5,6 +5,7 @@ from typing import Any
 
 from generator.commands._common import add_command, prepare_from_disk
 from generator.commands._io import warn
+from generator.commands.boot import replace_options
 
 
 def configure(sub: Any) -> None:
@@ -12,12 +13,22 @@ def configure(sub: Any) -> None:
         sub, "plan", run, help="show what boot would do on Proxmox, per VM; change nothing"
     )
     parser.add_argument("--prune", action="store_true", help="plan deleting orphaned VMs too")
+    replace_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from generator.environment import Environment
+    from generator.lifecycle import flow
     from generator.proxmox import view
 
-    prepared = prepare_from_disk(args.directory, Environment.read(), prune=args.prune, warn=warn)
-    view.print_plan(prepared.plan)
-    return 1 if prepared.plan.problems else 0
+    env = Environment.read()
+    request = flow.Request(tuple(args.replace), args.replace_stale, args.prune)
+    if flow.wanted(args.directory, request):
+        prepared = flow.prepare(args.directory, env, request, dry_run=True, warn=warn, say=print)
+        for note in prepared.notes:
+            print(f"note: {note}")
+        view.print_plan(prepared.plan.shown)
+        return 1 if prepared.plan.shown.problems else 0
+    plain = prepare_from_disk(args.directory, env, prune=args.prune, warn=warn)
+    view.print_plan(plain.plan)
+    return 1 if plain.plan.problems else 0

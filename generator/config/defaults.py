@@ -19,6 +19,7 @@ def with_defaults(data: dict[str, Any]) -> dict[str, Any]:
     cluster.setdefault("flannel_backend", "vxlan")
     cluster.setdefault("cluster_cidr", "10.42.0.0/16")
     cluster.setdefault("service_cidr", "10.43.0.0/16")
+    cluster.setdefault("initialized", False)
     out["network"].setdefault("search_domain", cluster["domain"])
     pve = out["proxmox"]
     for key, value in (

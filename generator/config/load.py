@@ -103,6 +103,7 @@ def build(data: dict[str, Any]) -> Cluster:
             cluster_cidr=ipaddress.IPv4Network(cluster["cluster_cidr"]),
             service_cidr=ipaddress.IPv4Network(cluster["service_cidr"]),
             datastore_endpoint=cluster.get("datastore_endpoint"),
+            initialized=cluster["initialized"],
         ),
         network=Network(
             cidr=ipaddress.IPv4Network(network["cidr"]),

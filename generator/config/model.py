@@ -42,6 +42,9 @@ class ClusterInfo:
     cluster_cidr: Net4
     service_cidr: Net4
     datastore_endpoint: str | None
+    # The cluster exists: the first server joins through the API host like every other
+    # server instead of starting one with cluster-init (see render.k3s.join_settings).
+    initialized: bool = False
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,23 @@ class Cluster:
     @property
     def first_server(self) -> Node:
         return self.servers[0]
+
+    @property
+    def init_server(self) -> Node | None:
+        """The server whose first boot starts the cluster (K3s's cluster-init), or None.
+
+        Only the first server of a cluster that does not exist yet. Once
+        `cluster.initialized` is set (homelab-gen sets it before it rebuilds the first
+        server), that server joins through the API host like the others: booting it with
+        cluster-init again would start a second, empty cluster behind the same VIP
+        (k3s-io/k3s#13623; the advice in #10362). A single server has no one to join, and an
+        external datastore needs no init at all.
+        """
+        if self.cluster.datastore_endpoint is not None or not self.servers:
+            return None
+        if self.cluster.initialized and len(self.servers) > 1:
+            return None
+        return self.first_server
 
     @property
     def api_host(self) -> IPv4:

@@ -126,7 +126,9 @@ def _unknown_key(path: str, key: Any) -> str:
         hint = f"did you mean {close!r}?"
     else:
         hint = f"known keys: {', '.join(known)}" if known else "remove it"
-    return f"{_field(path, str(key))}: unknown key ({hint})"
+    # A key with a line break or other control character is shown escaped, on one line.
+    name = str(key) if str(key).isprintable() else repr(str(key))
+    return f"{_field(path, name)}: unknown key ({hint})"
 
 
 def _known_keys(path: str) -> list[str]:

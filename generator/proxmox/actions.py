@@ -25,6 +25,10 @@ class Kind(StrEnum):
     DOWNLOAD = "download"  # template: the cloud image onto the seed storage
     CREATE = "create"  # template: the VM, importing the image
     CONVERT = "convert"  # template: the VM into a template
+    # Node lifecycle (generator.lifecycle), on the Kubernetes side of a replaced or removed VM.
+    DRAIN = "drain"  # cordon, then evict its pods as PodDisruptionBudgets allow
+    DELETE_NODE = "delete-node"  # delete the Node; K3s removes a server's etcd member
+    WAIT_READY = "wait-ready"  # the rebuilt node registered and Ready
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ types (actions.py) are shared with destroy, prune and template.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from generator import naming
 from generator.config.model import Cluster, Node, SeedMethod
@@ -170,9 +170,13 @@ def plan_orphan(vm: VMFacts, prune: bool) -> VMPlan:
 
 
 def make_plan(
-    cluster: Cluster, observed: Observed, refs: Mapping[str, SeedRef], prune: bool = False
+    cluster: Cluster,
+    observed: Observed,
+    refs: Mapping[str, SeedRef],
+    prune: bool = False,
+    rebuilding: Collection[str] = (),
 ) -> Plan:
-    problems, warnings = preflight(cluster, observed, refs)
+    problems, warnings = preflight(cluster, observed, refs, rebuilding)
     if problems:
         return Plan((), tuple(problems), tuple(warnings))
     vms = [plan_node(cluster, node, observed, refs[node.name]) for node in cluster.nodes]

@@ -7,7 +7,7 @@ privilege is the most common problem and its message says how to fix it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from generator.config.model import Cluster, Node, SeedMethod
 from generator.proxmox.observe import NodeFacts, Observed, StorageFacts, VMFacts, pve_node_of
@@ -242,8 +242,33 @@ def _disk_warnings(name: str, storage: StorageFacts | None, new: Sequence[Node])
 
 
 # -- all of it -----------------------------------------------------------------------------
+def second_cluster_problem(
+    cluster: Cluster, observed: Observed, rebuilding: Collection[str] = ()
+) -> str | None:
+    """Booting the cluster-init server while other servers of the cluster exist would start a
+    second, empty cluster behind the same VIP (k3s-io/k3s#13623). `rebuilding`: nodes a
+    lifecycle run replaces; the first server among them is rendered to join first."""
+    init = cluster.init_server
+    vm = observed.vms.get(init.vmid) if init else None
+    if init is None or init.name in rebuilding or (vm is not None and vm.boot_disk is not None):
+        return None  # there, or no server starts the cluster: nothing is made from that seed
+    others = [n.name for n in cluster.servers if n != init and n.vmid in observed.vms]
+    missing = "is missing" if vm is None else "has lost its disk"
+    if not others:
+        return None
+    return (
+        f"{init.name} {missing} while {', '.join(others)} exist: its seed starts a new cluster"
+        f" (cluster-init), which would split this one. If the cluster runs, rebuild it with"
+        f" 'homelab-gen boot --replace {init.name}' (it then joins through the API address);"
+        " if the cluster never started, 'homelab-gen destroy' and boot again"
+    )
+
+
 def preflight(
-    cluster: Cluster, observed: Observed, refs: Mapping[str, SeedRef]
+    cluster: Cluster,
+    observed: Observed,
+    refs: Mapping[str, SeedRef],
+    rebuilding: Collection[str] = (),
 ) -> tuple[list[str], list[str]]:
     problems: list[str] = []
     if observed.major_minor < MIN_VERSION:
@@ -252,6 +277,9 @@ def preflight(
     problems += _node_problems(cluster, observed)
     problems += template_problems(cluster.proxmox.template_vmid, observed.template)
     problems += _vm_problems(cluster, observed)
+    split = second_cluster_problem(cluster, observed, rebuilding)
+    if split:
+        problems.append(split)
     missing = [n.name for n in cluster.nodes if n.name not in refs]
     if missing:
         problems.append(f"no rendered seed for {', '.join(missing)} (run 'homelab-gen render')")

@@ -111,10 +111,10 @@ def join_token(secrets: Secrets, node: Node) -> str:
 
 
 def join_settings(cluster: Cluster, node: Node) -> dict[str, Any]:
-    """The first server starts embedded etcd; every other node joins through the API host."""
+    """The node that starts the cluster gets cluster-init; every other joins via the API host."""
     if node.is_server and cluster.cluster.datastore_endpoint is not None:
         return {}  # every server talks to the external datastore; none joins through another
-    if node == cluster.first_server:
+    if node == cluster.init_server:
         return {"cluster-init": True}
     return {"server": server_url(cluster)}
 

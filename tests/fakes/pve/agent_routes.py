@@ -177,6 +177,8 @@ def agent_routes(guests: Guests) -> list[Route]:
         path = req.params["file"]
         with guests.lock:
             content = guest.script(f"file:{path}", guest.files.get(path, [None])).next()
+        if content is None and path not in guest.files:
+            content = guest_seed.booted_text(pve, req, path)
         if content is None:
             raise ApiError(
                 500,

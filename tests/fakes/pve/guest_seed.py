@@ -13,6 +13,7 @@ import hashlib
 import io
 import re
 from pathlib import Path
+from typing import Any
 
 from tests.fakes.pve.server import ApiError, FakePVE
 from tests.fakes.pve.state import Storage, Vm
@@ -96,3 +97,13 @@ def sha256sum(vm: Vm, path: str) -> tuple[str, str, int]:
     if path == BOOTED_USER_DATA and vm.booted_user_data is not None:
         return f"{hashlib.sha256(vm.booted_user_data).hexdigest()}  {path}\n", "", 0
     return "", f"sha256sum: {path}: No such file or directory\n", 1
+
+
+def booted_text(pve: FakePVE, req: Any, path: str) -> str | None:
+    """An unscripted file-read of the user-data the VM booted with (the one file the fake's
+    guests hold); None like a file the guest does not have."""
+    with pve.lock:
+        vm = pve.vm(req.params["node"], req.int("vmid"))
+        if path == BOOTED_USER_DATA and vm.booted_user_data is not None:
+            return vm.booted_user_data.decode()
+    return None

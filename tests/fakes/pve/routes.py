@@ -903,6 +903,8 @@ def _start(pve: FakePVE, req: Request) -> None:
     # vm_start_nolock generates the cloud-init drive from the config as it is now; the
     # guest reads that seed (or the seed CD) at this boot.
     vm.booted_user_data = guest_seed.booted_user_data(pve, vm)
+    for hook in pve.state.on_start:
+        hook(vm)
 
 
 def start(pve: FakePVE, req: Request) -> Any:

@@ -6,6 +6,7 @@ read it back to assert what Proxmox would hold.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,6 +156,9 @@ class PveState:
     faults: list[Fault] = field(default_factory=list)
     latency: Latency = field(default_factory=Latency)
     calls: list[Call] = field(default_factory=list)
+    # Called with each VM as it starts: a test's stand-in for the guest booting (a node
+    # joining the fake K3s API, for example). Not part of Proxmox.
+    on_start: list[Callable[[Vm], None]] = field(default_factory=list)
 
     @property
     def release(self) -> str:

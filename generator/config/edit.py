@@ -1,0 +1,25 @@
+"""The few changes homelab-gen itself makes to cluster.yaml, written the way a user would:
+every other line and comment kept, the file replaced atomically, and the result valid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from generator import fileio, yamlio
+from generator.config.load import CONFIG_NAME, parse
+
+INITIALIZED_COMMENT = (
+    "set by homelab-gen: the cluster exists, so a rebuilt first server joins it via the API"
+)
+
+
+def set_initialized(directory: Path, value: bool) -> bool:
+    """Set cluster.initialized; False when it already had that value (nothing written)."""
+    path = directory / CONFIG_NAME
+    text = fileio.read_text(path, what="cluster.yaml", hint="use -C DIR")
+    if parse(text, str(path)).cluster.cluster.initialized is value:
+        return False
+    changed = yamlio.set_key(text, ("cluster",), "initialized", value, INITIALIZED_COMMENT)
+    parse(changed, str(path))  # never leave a cluster.yaml that does not load
+    fileio.write_atomic(path, changed, mode=path.stat().st_mode & 0o777)
+    return True

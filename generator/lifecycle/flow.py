@@ -1,0 +1,152 @@
+"""`boot` when nodes are replaced or removed: the cluster repo, Proxmox and the K3s API
+looked at, the plan made, then applied in order: every other VM as boot does, then the
+lifecycle rows one node at a time, then the seeds no VM uses."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generator import workspace
+from generator.config import edit
+from generator.config.model import Cluster, Node
+from generator.environment import Environment
+from generator.errors import HomelabError
+from generator.kube import client as kube_client
+from generator.kube import nodes
+from generator.kube.nodes import NodeState
+from generator.lifecycle import access, journal
+from generator.lifecycle import plan as lifeplan
+from generator.lifecycle.run import Run, Settings, run_rows
+from generator.lifecycle.stale import stale_nodes
+from generator.proxmox import apply, core, seeds
+from generator.proxmox.boot_job import Context
+from generator.proxmox.plan import make_plan
+
+
+@dataclass(frozen=True)
+class Request:
+    replace: tuple[str, ...] = ()
+    replace_stale: bool = False
+    prune: bool = False
+
+
+@dataclass(frozen=True)
+class Prepared:
+    boot: core.Prepared
+    plan: lifeplan.LifecyclePlan
+    kubeconfig: dict[str, Any] | None
+    notes: tuple[str, ...]
+
+
+def wanted(directory: Path, request: Request) -> bool:
+    """Whether this boot is a lifecycle run: asked for, or an earlier one left unfinished."""
+    asked = bool(request.replace or request.replace_stale or request.prune)
+    return asked or bool(journal.load(directory).entries)
+
+
+def _kube_nodes(
+    kubeconfig: dict[str, Any] | None, why: str
+) -> tuple[dict[str, NodeState] | None, str]:
+    if kubeconfig is None:
+        return None, why
+    try:
+        with kube_client.connect(kubeconfig) as api:
+            return nodes.list_nodes(api), ""
+    except HomelabError as exc:
+        return None, exc.message
+
+
+def _join_note(cluster: Cluster, node: Node) -> str:
+    from generator.status.kubeconfig import api_server
+
+    return (
+        f"{node.name} started this cluster (cluster-init); rebuilt, it joins through"
+        f" {api_server(cluster)} like the other servers: cluster.yaml gets"
+        " `cluster.initialized: true` and its seed is rendered again (commit both)"
+    )
+
+
+def _rejoin_first_server(directory: Path, cluster: Cluster) -> None:
+    """cluster.initialized set and the seeds rendered again, before anything is torn down."""
+    from generator import config
+
+    edit.set_initialized(directory, True)
+    updated = config.load(directory).cluster
+    workspace.apply_render(directory, workspace.plan_render(directory, updated))
+
+
+def _targets(prepared: core.Prepared, request: Request) -> list[Node]:
+    named = lifeplan.named_nodes(prepared.cluster, request.replace)
+    stale = stale_nodes(prepared) if request.replace_stale else []
+    return list({n.name: n for n in named + stale}.values())
+
+
+def prepare(
+    directory: Path,
+    env: Environment,
+    request: Request,
+    *,
+    dry_run: bool,
+    warn: Callable[[str], None],
+    say: Callable[[str], None],
+) -> Prepared:
+    boot = _prepare_boot(directory, env, request.prune, warn)
+    targets = _targets(boot, request)
+    kubeconfig, why = access.read_kubeconfig(boot.cluster, directory)
+    kube_nodes, why = _kube_nodes(kubeconfig, why)
+    notes: list[str] = []
+    init = boot.cluster.init_server
+    if init is not None and init in targets:
+        notes.append(_join_note(boot.cluster, init))
+        # Only a cluster whose API answered exists for sure; without it nothing runs anyway.
+        if not dry_run and kube_nodes is not None:
+            _rejoin_first_server(directory, boot.cluster)
+            say(f"note: {notes[-1]}")
+            boot = _prepare_boot(directory, env, request.prune, warn)
+            targets = [n for t in targets for n in boot.cluster.nodes if n.name == t.name]
+    # The first server among them joins once rebuilt, so it starts no second cluster.
+    rebuilding = {n.name for n in targets}
+    again = make_plan(boot.cluster, boot.observed, boot.refs, request.prune, rebuilding)
+    boot = dataclasses.replace(boot, plan=again)
+    book = journal.load(directory)
+    made = lifeplan.make(boot, kube_nodes, why, targets, request.prune, book)
+    return Prepared(boot, made, kubeconfig, tuple(notes))
+
+
+def _prepare_boot(
+    directory: Path, env: Environment, prune: bool, warn: Callable[[str], None]
+) -> core.Prepared:
+    from generator import config
+
+    loaded = config.load(directory)
+    for warning in loaded.warnings:
+        warn(warning)
+    cluster = loaded.cluster
+    texts = workspace.load_seed_texts(directory, cluster)
+    client = core.connect(cluster, directory, env=env, warn=warn)
+    return core.prepare(client, cluster, texts, prune)
+
+
+def apply_all(
+    prepared: Prepared,
+    directory: Path,
+    settings: Settings,
+    progress: apply.Progress,
+    parallel: int,
+    ssh: seeds.SshTarget | None = None,
+) -> tuple[apply.Outcome, ...]:
+    boot = prepared.boot
+    core.require_sound(prepared.plan.shown)
+    ctx = Context(boot.client, boot.cluster, boot.observed, boot.refs, boot.texts, progress, ssh)
+    outcomes = apply.apply_plan(ctx, prepared.plan.boot.vm_part, parallel)
+    if any(o.error for o in outcomes):
+        return outcomes  # nodes go down only in a lab whose other VMs are as planned
+    if prepared.plan.rows:
+        assert prepared.kubeconfig is not None
+        with kube_client.connect(prepared.kubeconfig) as api:
+            outcomes += run_rows(Run(ctx, api, directory, settings), prepared.plan.rows)
+    return outcomes + core.delete_unused_seeds(ctx, prepared.plan.boot.seed_part)
