@@ -2,8 +2,9 @@
 resumes where it stopped. Local state (.homelab-gen/ is git-ignored): it describes this
 machine's run against the lab, not the lab.
 
-Only the teardown needs it: once the old VM is deleted, a VM under its VMID can only be the
-rebuilt one, and every later step is planned from what Proxmox and Kubernetes show.
+Only the teardown needs it: once it is done (the `rebuild` mark), a VM under the VMID and a
+Node of the name are the new ones, and every later step is planned from what Proxmox and
+Kubernetes show.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ class Entry:
 @dataclass(frozen=True)
 class Journal:
     entries: dict[str, Entry] = field(default_factory=dict)
+
+    def with_entry(self, name: str, what: str, vmid: int) -> Journal:
+        """The node as begun, with none of its steps done (kept as it is when begun)."""
+        if name in self.entries:
+            return self
+        return Journal({**self.entries, name: Entry(what, vmid)})
 
     def with_step(self, name: str, what: str, vmid: int, step: str) -> Journal:
         entry = self.entries.get(name, Entry(what, vmid))

@@ -28,13 +28,16 @@ GONE_HINT = (
 )
 
 
+POLL_INTERVAL = 5.0  # seconds between looks at a drain, a Node going, a node coming up
+
+
 @dataclass(frozen=True)
 class Settings:
     drain_timeout: float = 300.0
     ready_timeout: float = 900.0
     gone_timeout: float = 180.0
     force: bool = False
-    interval: float = 5.0
+    interval: float = field(default_factory=lambda: POLL_INTERVAL)
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
     clock: Callable[[], float] = field(default=time.monotonic, compare=False)
 
@@ -134,9 +137,20 @@ def _pve_group(run: Run, row: VMPlan, target: steps.Target, group: list[Action])
         _record(run, target, kind)
 
 
+def _is_teardown(group: list[Action]) -> bool:
+    return group[0].kind in (Kind.DRAIN, Kind.DELETE_NODE) or {a.kind for a in group} <= {
+        Kind.STOP,
+        Kind.DELETE,
+    }
+
+
 def run_row(run: Run, target: steps.Target, row: VMPlan) -> None:
+    rebuilding = steps.REBUILD in target.done
     for group in _groups(row.actions):
         kind = group[0].kind
+        if target.what == steps.REPLACE and not rebuilding and not _is_teardown(group):
+            _record(run, target, steps.REBUILD)
+            rebuilding = True
         if kind in steps.KUBE_KINDS:
             _event(run, row, kind, apply.State.RUNNING)
             try:
@@ -154,21 +168,19 @@ def run_row(run: Run, target: steps.Target, row: VMPlan) -> None:
 def run_rows(run: Run, rows: Sequence[tuple[steps.Target, VMPlan]]) -> tuple[apply.Outcome, ...]:
     """Node by node; the first that fails stops the rest, so no second node goes down."""
     outcomes: list[apply.Outcome] = []
-    for target, row in rows:
+    book = journal.load(run.directory)
+    for target, _ in rows:  # all of them, so a run killed at the first resumes the rest too
+        book = book.with_entry(target.name, target.what, target.vmid)
+    journal.save(run.directory, book)
+    for index, (target, row) in enumerate(rows):
         try:
             run_row(run, target, row)
         except HomelabError as exc:
-            outcomes.append(apply.Outcome(row.name, (), f"{row.name}: {exc.message}"))
-            left = [r.name for _, r in rows[len(outcomes) :]]
+            outcomes.append(apply.Outcome(row.name, (), f"{row.name}: {exc}"))
+            left = ", ".join(r.name for _, r in rows[index + 1 :])
             if left:
-                outcomes.append(
-                    apply.Outcome(
-                        ", ".join(left),
-                        (),
-                        "not started: "
-                        + (f"{row.name} failed first; run the command again to resume"),
-                    )
-                )
+                why = f"not started, as {row.name} failed; run the command again to resume"
+                outcomes.append(apply.Outcome(left, (), f"{left}: {why}"))
             break
         outcomes.append(apply.Outcome(row.name, tuple(a.kind for a in row.actions)))
     return tuple(outcomes)

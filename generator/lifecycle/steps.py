@@ -29,6 +29,9 @@ from generator.proxmox.seeds import SeedRef
 KUBE_KINDS = frozenset({Kind.DRAIN, Kind.DELETE_NODE, Kind.WAIT_READY})
 REPLACE = "replace"
 REMOVE = "remove"
+# Journaled once the teardown is complete, before the rebuild starts: from then on a VM
+# under the VMID and a Node of the name are the new ones, never to be torn down again.
+REBUILD = "rebuild"
 
 
 @dataclass(frozen=True)
@@ -108,9 +111,9 @@ def replace_row(
     target: Target,
 ) -> VMPlan:
     """Teardown, then the VM made again from its current seed as boot makes a missing one,
-    then Ready. Once the old VM is deleted, whatever holds the VMID is the rebuilt one."""
+    then Ready."""
     where = pve_node_of(cluster, node)
-    if Kind.DELETE in target.done:
+    if REBUILD in target.done:
         steps = list(plan_node(cluster, node, observed, ref).actions)
     else:
         vm = observed.vms.get(node.vmid)
@@ -134,7 +137,7 @@ def problems_for(
 ) -> list[str]:
     """Refusals known before anything runs; each server is checked again right before it."""
     problems = []
-    servers = [t for t in targets if t.server and Kind.DELETE not in t.done]
+    servers = [t for t in targets if t.server and REBUILD not in t.done]
     if servers:
         found = quorum_problem(cluster, kube_nodes, servers[0].name)
         if found:

@@ -35,6 +35,15 @@ GC = 2
 DEFAULT_JOIN_AFTER = 2
 DEFAULT_READY_AFTER = 3
 CONTROL_PLANE = "node-role.kubernetes.io/control-plane"
+# K3s's managed etcd (k3s pkg/etcd/metadata_controller.go handleSelf): every etcd server
+# labels its own Node and names its member and address in annotations.
+ETCD_ROLE = "node-role.kubernetes.io/etcd"
+ETCD_NODE_NAME = "etcd.k3s.cattle.io/node-name"
+ETCD_NODE_ADDRESS = "etcd.k3s.cattle.io/node-address"
+# wrangler's OnRemove adds "wrangler.cattle.io/<handler>" to every Node the handler sees
+# (k3s pkg/etcd/member_controller.go registerMemberHandlers: "managed-etcd-controller").
+ETCD_FINALIZER = "wrangler.cattle.io/managed-etcd-controller"
+MEMBER_REMOVAL = 2  # ticks the elected controller takes to remove a member
 MIRROR = "kubernetes.io/config.mirror"
 # What a K3s kubelet reports until flannel is up.
 CNI_NOT_READY = (
@@ -102,6 +111,9 @@ class Cluster:
     replicasets: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     pdbs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     ticks: int = 0
+    # etcd member name -> node name, as K3s's embedded etcd lists them
+    members: dict[str, str] = field(default_factory=dict)
+    removed_members: list[str] = field(default_factory=list)
     join_after: int = DEFAULT_JOIN_AFTER  # what vm_created() uses
     ready_after: int = DEFAULT_READY_AFTER
     _due: list[tuple[int, int, Callable[[], None]]] = field(default_factory=list)
@@ -117,11 +129,27 @@ class Cluster:
         message: str = "",
     ) -> dict[str, Any]:
         obj = node(name, ready=ready, version=version, message=message)
+        obj["metadata"]["finalizers"] = [ETCD_FINALIZER]
         if control_plane:
             obj["metadata"]["labels"][CONTROL_PLANE] = "true"
             obj["metadata"]["labels"]["node-role.kubernetes.io/master"] = "true"
+            obj["metadata"]["labels"][ETCD_ROLE] = "true"
+            # k3s pkg/etcd/etcd.go setName: <node name>-<first 8 of a uuid>, new per data dir.
+            self._serial += 1
+            member = f"{name}-{self._serial:08x}"
+            self.members[member] = name
+            obj["metadata"]["annotations"] = {
+                ETCD_NODE_NAME: member,
+                ETCD_NODE_ADDRESS: f"10.0.0.{len(self.members) + 10}",
+            }
         self.nodes[name] = obj
         return obj
+
+    def stale_member(self, name: str) -> str | None:
+        """k3s pkg/etcd/etcd.go join(): a listed member whose name, cut at its last '-', is
+        this node's name stops the join ("duplicate node name found, please use a unique
+        name for this node"); K3s exits and systemd restarts it, forever."""
+        return next((m for m, n in self.members.items() if n == name), None)
 
     def add_pod(
         self,
@@ -230,6 +258,9 @@ class Cluster:
             control_plane = bool(existing and CONTROL_PLANE in existing["metadata"]["labels"])
 
         def register() -> None:
+            if control_plane and name not in self.nodes and self.stale_member(name):
+                self.at(1, register)  # K3s exits on the duplicate name and systemd retries
+                return
             old = self.nodes.get(name)
             self.add_node(name, ready=False, control_plane=bool(control_plane))
             if old and old["spec"].get("unschedulable"):
@@ -290,6 +321,41 @@ class Cluster:
 
     def delete_node(self, name: str) -> dict[str, Any]:
         obj = self.get_node(name)
+        meta = obj["metadata"]
+        if meta.get("finalizers"):
+            # apiserver registry store Delete: an object with finalizers only gets its
+            # deletionTimestamp; it goes once the last finalizer is removed.
+            if not meta.get("deletionTimestamp"):
+                meta["deletionTimestamp"] = STAMP
+                self.at(MEMBER_REMOVAL, lambda: self._etcd_on_remove(name))
+            return obj
+        return self._gone(name, obj)
+
+    def _etcd_on_remove(self, name: str) -> None:
+        """k3s pkg/etcd/member_controller.go onRemove, run by the elected controller on a
+        Ready server: no etcd label, nothing to do; both annotations needed, else an error
+        and the finalizer stays; else RemovePeer, and the finalizer goes."""
+        obj = self.nodes.get(name)
+        if obj is None:
+            return
+        meta = obj["metadata"]
+        leaders = [
+            n
+            for n, o in self.nodes.items()
+            if n != name and CONTROL_PLANE in o["metadata"]["labels"] and _node_ready(o)
+        ]
+        if meta["labels"].get(ETCD_ROLE) == "true":
+            annotations = meta.get("annotations") or {}
+            if not leaders or not {ETCD_NODE_NAME, ETCD_NODE_ADDRESS} <= annotations.keys():
+                return  # stays Terminating
+            member = annotations[ETCD_NODE_NAME]
+            self.members.pop(member, None)
+            self.removed_members.append(member)
+        meta["finalizers"] = [f for f in meta["finalizers"] if f != ETCD_FINALIZER]
+        if not meta["finalizers"]:
+            self._gone(name, obj)
+
+    def _gone(self, name: str, obj: dict[str, Any]) -> dict[str, Any]:
         del self.nodes[name]
 
         # pkg/controller/podgc gcOrphaned: pods bound to a node that no longer exists are
