@@ -40,4 +40,11 @@ def run(args: argparse.Namespace) -> int:
     failed = [o for o in outcomes if o.error]
     for outcome in outcomes:
         print(f"failed: {outcome.error}" if outcome.error else f"removed {outcome.vm}")
-    return 1 if failed else 0
+    if failed:
+        return 1
+    from generator.lifecycle import flow
+
+    said = flow.forget_cluster(args.directory)
+    if said:
+        print(said)
+    return 0

@@ -79,6 +79,29 @@ def _rejoin_first_server(directory: Path, cluster: Cluster) -> None:
     workspace.apply_render(directory, workspace.plan_render(directory, updated))
 
 
+def forget_cluster(directory: Path) -> str:
+    """After destroy: no replacement is left to finish, and the next boot starts a new
+    cluster, so the first server's seed gets cluster-init again. Returns what was done."""
+    from generator import config
+
+    journal.save(directory, journal.Journal())
+    if not edit.set_initialized(directory, False):
+        return ""
+    try:
+        updated = config.load(directory).cluster
+        workspace.apply_render(directory, workspace.plan_render(directory, updated))
+    except HomelabError as exc:
+        return (
+            f"cluster.yaml: cluster.initialized is false again; render failed ({exc}):"
+            " run 'homelab-gen render' before the next boot"
+        )
+    first = updated.first_server.name
+    return (
+        f"cluster.yaml: cluster.initialized is false again and {first}'s seed starts a new"
+        " cluster (cluster-init); commit both"
+    )
+
+
 def _targets(prepared: core.Prepared, request: Request) -> list[Node]:
     named = lifeplan.named_nodes(prepared.cluster, request.replace)
     stale = stale_nodes(prepared) if request.replace_stale else []

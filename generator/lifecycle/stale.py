@@ -18,7 +18,7 @@ from generator.proxmox import plan as planning
 from generator.proxmox.failures import PveError
 from generator.status.cloudinit import BOOTED_USER_DATA
 
-K3S_VERSION = re.compile(r"v\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?\+k3s\d+")
+K3S_VERSION = re.compile(r"v\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?(?:\+|%2[Bb])k3s\d+")  # also URL-quoted
 
 
 def settings_of(user_data: str) -> str:

@@ -264,6 +264,20 @@ def second_cluster_problem(
     )
 
 
+def lost_cluster_problem(cluster: Cluster, observed: Observed) -> str | None:
+    """cluster.initialized says the cluster exists, so every server joins it; with none of
+    its servers left, they would all wait for a cluster that is gone."""
+    if not cluster.cluster.initialized or cluster.init_server is not None:
+        return None
+    if any(n.vmid in observed.vms for n in cluster.servers):
+        return None
+    return (
+        "cluster.initialized is true, but no server of the cluster exists: every server would"
+        " wait to join a cluster that is gone. To start a new one, set cluster.initialized:"
+        " false in cluster.yaml (destroy does this), run 'homelab-gen render', then boot"
+    )
+
+
 def preflight(
     cluster: Cluster,
     observed: Observed,
@@ -277,9 +291,12 @@ def preflight(
     problems += _node_problems(cluster, observed)
     problems += template_problems(cluster.proxmox.template_vmid, observed.template)
     problems += _vm_problems(cluster, observed)
-    split = second_cluster_problem(cluster, observed, rebuilding)
-    if split:
-        problems.append(split)
+    for found in (
+        second_cluster_problem(cluster, observed, rebuilding),
+        lost_cluster_problem(cluster, observed),
+    ):
+        if found:
+            problems.append(found)
     missing = [n.name for n in cluster.nodes if n.name not in refs]
     if missing:
         problems.append(f"no rendered seed for {', '.join(missing)} (run 'homelab-gen render')")

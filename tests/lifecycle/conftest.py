@@ -8,6 +8,7 @@ registering NotReady, then Ready), as a rebuilt node does.
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +21,10 @@ from generator.config.model import Cluster as ClusterConfig
 from generator.lifecycle import run
 from generator.status import kubeconfig
 from tests.fakes.kube import Cluster, FakeKube, World, running_kube
-from tests.fakes.pve import FakePVE, running_fake
+from tests.fakes.pve import FakePVE, default_state, make_tls
+from tests.fakes.pve.agent_routes import Guests, agent_routes
 from tests.fakes.pve.harness import cluster_yaml
+from tests.fakes.pve.routes import ROUTES
 from tests.fakes.pve.state import Vm
 
 
@@ -64,7 +67,10 @@ def write_kubeconfig(kube: FakeKube, config: ClusterConfig, directory: Path) -> 
 @pytest.fixture
 def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
     monkeypatch.setattr(run, "POLL_INTERVAL", 0.01)
-    with running_fake(tmp_path) as pve:
+    guests = Guests()  # every VM's agent answers; file-read gives the user-data it booted
+    state = default_state(secrets.token_hex(16))
+    routes = ROUTES + agent_routes(guests)
+    with FakePVE(state, make_tls(tmp_path / "pve-tls"), routes=routes) as pve:
         directory = tmp_path / "lab"
         directory.mkdir()
         (directory / "cluster.yaml").write_text(cluster_yaml(pve, 3, 2))
@@ -72,6 +78,8 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
         assert main(["render", "-C", str(directory)]) == 0
         assert main(["boot", "-C", str(directory), "--yes"]) == 0
         config = load(directory).cluster
+        for node in config.nodes:
+            guests.vm(node.vmid)
         k8s = Cluster(join_after=2, ready_after=3)
         for node in config.nodes:
             k8s.add_node(node.name, control_plane=node.is_server)

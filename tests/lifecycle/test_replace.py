@@ -178,3 +178,69 @@ def test_killed_at_any_step_resumes_to_the_same_end(
     assert len(lab.pve_calls("DELETE", "/qemu/202")) == 1
     assert len(lab.k8s.removed_members) == 1
     assert sorted(lab.k8s.nodes) == sorted(n.name for n in lab.config.nodes)
+
+
+def _with_yaml(lab: Lab, old: str, new: str) -> None:
+    path = lab.directory / "cluster.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    assert lab.cli("render") == 0
+
+
+def test_replace_stale_leaves_a_version_bump_to_the_upgrade_plans(
+    lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _with_yaml(lab, "v1.33.4+k3s1", "v1.33.5+k3s1")
+    assert lab.boot() == 0  # the new seeds are uploaded and attached
+    capsys.readouterr()
+    assert lab.cli("plan", "--replace-stale") == 0
+    out = capsys.readouterr().out
+    assert "drain" not in out and "nothing to do" in out
+
+
+def test_replace_stale_takes_every_node_that_booted_other_settings(
+    lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _with_yaml(lab, "me@laptop", "me@desktop")  # the login keys live in every seed
+    assert lab.boot() == 0  # attaching the new seeds does not make the nodes boot them
+    capsys.readouterr()
+    before = len(lab.pve.state.mutating_calls())
+    assert lab.cli("plan", "--replace-stale") == 0
+    assert len(lab.pve.state.mutating_calls()) == before
+    out = capsys.readouterr().out
+    for node in lab.config.nodes:
+        assert f"{node.name} ({node.vmid}): drain, stop, delete, delete-node" in out
+    assert "joins through https://10.0.0.5:6443" in out  # the first server is among them
+    assert "initialized" not in (lab.directory / "cluster.yaml").read_text()  # plan writes not
+
+
+def test_destroy_lets_the_next_boot_start_a_new_cluster(
+    lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from generator.config import edit
+
+    edit.set_initialized(lab.directory, True)
+    assert lab.cli("render") == 0
+    seed = lab.directory / "cloud-init" / "k3s-server-1" / "user-data"
+    assert "cluster-init" not in seed.read_text()
+    assert lab.cli("destroy", "--yes") == 0
+    assert "cluster.initialized is false again" in capsys.readouterr().out
+    assert "initialized: false" in (lab.directory / "cluster.yaml").read_text()
+    assert "cluster-init: true" in seed.read_text()
+    assert lab.cli("render", "--check") == 0
+
+
+def test_boot_refuses_when_every_server_of_an_initialized_cluster_is_gone(
+    lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from generator.config import edit
+
+    edit.set_initialized(lab.directory, True)
+    assert lab.cli("render") == 0
+    for vmid in (201, 202, 203):
+        del lab.pve.state.vms[vmid]
+    capsys.readouterr()
+    assert lab.boot() == 1
+    assert "no server of the cluster exists" in capsys.readouterr().err
+    assert not lab.pve.state.mutating_calls()

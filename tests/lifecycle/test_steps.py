@@ -144,3 +144,12 @@ def test_a_broken_journal_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / journal.JOURNAL_FILE).write_text("{not json")
     with pytest.raises(HomelabError, match="unfinished boot --replace"):
         journal.load(tmp_path)
+
+
+def test_settings_leave_out_every_form_of_the_k3s_version() -> None:
+    from generator.lifecycle.stale import settings_of
+
+    old = "INSTALL_K3S_VERSION=v1.33.4+k3s1\nurl: .../k3s/v1.33.4%2Bk3s1/install.sh\nuser: a\n"
+    new = old.replace("v1.33.4+k3s1", "v1.34.1-rc2+k3s1").replace("v1.33.4%2B", "v1.34.1%2B")
+    assert settings_of(old) == settings_of(new)
+    assert settings_of(old) != settings_of(old.replace("user: a", "user: b"))
