@@ -145,8 +145,13 @@ def drain(
 ) -> DrainResult:
     """Cordons the node and evicts its pods; a node that does not exist is drained already."""
     start = clock()
-    if not cordon(api, node):
+    state = cordon(api, node)
+    if state is None:
         return DrainResult(())
+    # A NotReady node has no kubelet to finish its pods' deletion: they stay Terminating
+    # until its Node is deleted. Like kubectl drain --skip-wait-for-delete-timeout (drain.go
+    # waitForDelete), evict them and go on; their controllers already made replacements.
+    wait_for_delete = state.ready
     plan = _plan(_pods_on(api, node), force)
     if plan.refused:
         raise HomelabError(
@@ -172,7 +177,7 @@ def drain(
         if pending:
             sleep(interval)
     evicted = tuple(p.key for p in plan.evict)
-    waiting = [*plan.evict, *plan.terminating]
+    waiting = [*plan.evict, *plan.terminating] if wait_for_delete else []
     while waiting := [pod for pod in waiting if _still_there(api, pod)]:
         waited = clock() - start
         if waited >= timeout:

@@ -62,16 +62,19 @@ def get_node(api: Any, name: str) -> NodeState | None:
             raise
 
 
-def cordon(api: Any, name: str) -> bool:
-    """Marks the node unschedulable; False when there is no such node."""
+def cordon(api: Any, name: str) -> NodeState | None:
+    """Marks the node unschedulable and returns it as it is now; None when there is no such
+    node."""
     with answering(api, f"cordoning node {name}"):
         try:
-            _core(api).patch_node(name, {"spec": {"unschedulable": True}}, _request_timeout=TIMEOUT)
+            patched = _core(api).patch_node(
+                name, {"spec": {"unschedulable": True}}, _request_timeout=TIMEOUT
+            )
         except Exception as exc:
             if status(exc) == 404:
-                return False
+                return None
             raise
-    return True
+    return node_state(patched)
 
 
 def delete_node(api: Any, name: str) -> bool:

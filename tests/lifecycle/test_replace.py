@@ -244,3 +244,20 @@ def test_boot_refuses_when_every_server_of_an_initialized_cluster_is_gone(
     assert lab.boot() == 1
     assert "no server of the cluster exists" in capsys.readouterr().err
     assert not lab.pve.state.mutating_calls()
+
+
+def test_a_broken_node_is_replaced_without_waiting_for_its_pods(lab: Lab) -> None:
+    # Its kubelet is gone: evicted pods stay Terminating until the Node goes.
+    lab.k8s._set_node_ready("k3s-agent-1", False)
+    old = lab.k8s.pods[("default", "web-0")]["metadata"]["uid"]
+    assert lab.boot("--replace", "k3s-agent-1", "--drain-timeout", "5") == 0
+    assert "POST /api/v1/namespaces/default/pods/web-0/eviction" in lab.world.requests
+    assert lab.node_ready("k3s-agent-1")
+    uids = {p["metadata"]["uid"] for p in lab.k8s.pods.values()}
+    assert old not in uids  # collected with its Node
+
+
+def test_a_broken_server_is_replaced_when_the_others_keep_quorum(lab: Lab) -> None:
+    lab.k8s._set_node_ready("k3s-server-3", False)
+    assert lab.boot("--replace", "k3s-server-3") == 0
+    assert lab.node_ready("k3s-server-3") and len(lab.k8s.removed_members) == 1

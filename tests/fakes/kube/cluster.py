@@ -271,6 +271,7 @@ class Cluster:
         def become_ready() -> None:
             if name in self.nodes:
                 self._set_node_ready(name, True)
+                self._finish_terminating(name)
                 self._schedule_pending()
 
         self.at(after, register)
@@ -405,6 +406,8 @@ class Cluster:
         ReplicaSet makes a replacement at once."""
         pod = self.get_pod(namespace, name)
         if pod["metadata"].get("deletionTimestamp"):
+            if grace <= 0:  # a delete with grace 0 finishes one already under way
+                del self.pods[(namespace, name)]
             return
         pod["metadata"]["deletionTimestamp"] = STAMP
         pod["metadata"]["deletionGracePeriodSeconds"] = 30
@@ -416,13 +419,26 @@ class Cluster:
             ] == uid:
                 del self.pods[(namespace, name)]
 
+        host = self.nodes.get(pod["spec"].get("nodeName") or "")
         if grace <= 0:
             gone()
-        else:
+        elif host is None or _node_ready(host):
             self.at(grace, gone)
+        # else: a graceful delete is finished by the pod's kubelet (pkg/kubelet status manager
+        # sends the final delete), and a NotReady node has none: the pod stays Terminating
+        # until pod GC removes it with its Node (podgc gcOrphaned, grace 0 above).
         owner = _controller(pod)
         if owner and owner["kind"] == "ReplicaSet":
             self._replace(namespace, owner["name"])
+
+    def _finish_terminating(self, node_name: str) -> None:
+        """A kubelet that starts finds pods bound to it that are being deleted and runs none
+        of them: its status manager finishes their deletion (pkg/kubelet/status
+        status_manager.go syncPod, canBeDeleted, then a delete with grace 0)."""
+        for pod in self.pods_on(node_name):
+            meta = pod["metadata"]
+            if meta.get("deletionTimestamp"):
+                self.delete_pod(meta["namespace"], meta["name"], grace=0)
 
     def _replace(self, namespace: str, rs: str) -> None:
         # pkg/controller/replicaset manageReplicas: a terminating pod is not active
