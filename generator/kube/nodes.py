@@ -97,6 +97,7 @@ def wait_ready(
     interval: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    on_wait: Callable[[str], None] = lambda _: None,
 ) -> NodeState:
     """Polls until the node is registered and Ready. An API that does not answer for a while
     (a server node rejoining behind the VIP) is waited out like a NotReady node."""
@@ -112,6 +113,7 @@ def wait_ready(
                 return state
             last = "not registered yet" if state is None else f"NotReady {state.message}".strip()
         waited = clock() - start
+        on_wait(f"{seconds(waited)}: {last}")
         if waited >= timeout:
             raise HomelabError(
                 f"node {name} was not Ready after {seconds(waited)}; last seen: {last}",

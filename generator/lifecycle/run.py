@@ -52,8 +52,8 @@ class Run:
     settings: Settings
 
 
-def _event(run: Run, row: VMPlan, kind: str, state: apply.State, detail: str = "") -> None:
-    run.ctx.progress(apply.Event(row.name, kind, state, detail))
+def _event(run: Run, name: str, kind: str, state: apply.State, detail: str = "") -> None:
+    run.ctx.progress(apply.Event(name, kind, state, detail))
 
 
 def wait_gone(run: Run, name: str) -> None:
@@ -105,6 +105,7 @@ def _kube_step(run: Run, target: steps.Target, kind: str) -> None:
             interval=s.interval,
             sleep=s.sleep,
             clock=s.clock,
+            on_wait=lambda seen: _event(run, target.name, kind, apply.State.RUNNING, seen),
         )
 
 
@@ -152,13 +153,13 @@ def run_row(run: Run, target: steps.Target, row: VMPlan) -> None:
             _record(run, target, steps.REBUILD)
             rebuilding = True
         if kind in steps.KUBE_KINDS:
-            _event(run, row, kind, apply.State.RUNNING)
+            _event(run, row.name, kind, apply.State.RUNNING)
             try:
                 _kube_step(run, target, kind)
             except HomelabError as exc:
-                _event(run, row, kind, apply.State.FAILED, exc.message)
+                _event(run, row.name, kind, apply.State.FAILED, exc.message)
                 raise
-            _event(run, row, kind, apply.State.DONE)
+            _event(run, row.name, kind, apply.State.DONE)
             _record(run, target, kind)
         else:
             _pve_group(run, row, target, group)

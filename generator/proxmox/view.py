@@ -68,8 +68,8 @@ class _Board:
     def update(self, event: Event) -> None:
         with self.lock:
             label = f"{event.step}: {event.state}"
-            if event.state in (State.RETRY, State.FAILED):
-                label += f" ({event.detail[:70]})"
+            if event.detail and event.state in (State.RETRY, State.FAILED, State.RUNNING):
+                label += f" ({event.detail[:70]})"  # a long wait says what it waits for
             self.rows[event.vm] = (label, self.rows.get(event.vm, ("", ""))[1])
 
     def table(self) -> Any:

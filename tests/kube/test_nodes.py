@@ -65,11 +65,20 @@ def test_the_not_found_answer_is_the_real_one(lab: Lab) -> None:
 
 def test_wait_ready_follows_a_join(lab: Lab, clock: Clock) -> None:
     lab.cluster.join("k3s-agent-3", after=2, ready_after=3)
+    seen: list[str] = []
     state = nodes.wait_ready(
-        lab.api, "k3s-agent-3", timeout=60, interval=1, sleep=clock.sleep, clock=clock
+        lab.api,
+        "k3s-agent-3",
+        timeout=60,
+        interval=1,
+        sleep=clock.sleep,
+        clock=clock,
+        on_wait=seen.append,
     )
     assert state.ready and not state.control_plane
     assert len(lab.calls("GET /api/v1/nodes/k3s-agent-3")) == 6  # 2 absent, 3 NotReady, Ready
+    # what the live view shows while it waits: how long, and the node's last word
+    assert seen[0] == "0.0s: not registered yet" and seen[2].startswith("2.0s: NotReady ")
 
 
 def test_a_recreated_vm_goes_not_ready_then_ready(lab: Lab, clock: Clock) -> None:
