@@ -11,6 +11,12 @@ from generator.errors import HomelabError
 from generator.kube.client import TIMEOUT, Unreachable, answering, seconds, status
 
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+# K3s's managed etcd (k3s pkg/etcd/metadata_controller.go, member_controller.go): each etcd
+# server names its member on its Node; `remove: "true"` asks the elected controller to remove
+# that member while the node still runs, and `removed-node-name` says it was.
+ETCD_MEMBER = "etcd.k3s.cattle.io/node-name"
+ETCD_REMOVE = "etcd.k3s.cattle.io/remove"
+ETCD_REMOVED = "etcd.k3s.cattle.io/removed-node-name"
 
 
 @dataclass(frozen=True)
@@ -21,6 +27,9 @@ class NodeState:
     version: str  # the kubelet's
     control_plane: bool  # labelled node-role.kubernetes.io/control-plane
     message: str = ""  # the Ready condition's message while not ready
+    etcd_member: str = ""  # its etcd member's name, while it holds one
+    etcd_removed: bool = False  # K3s removed its member on request
+    etcd_remove_asked: bool = False  # the request is on the Node (K3s drops one it refuses)
 
 
 def node_state(obj: Any) -> NodeState:
@@ -29,6 +38,7 @@ def node_state(obj: Any) -> NodeState:
     ready = next((c for c in conditions if c.type == "Ready"), None)
     is_ready = bool(ready and ready.status == "True")
     info = obj.status.node_info if obj.status else None
+    annotations = obj.metadata.annotations or {}
     return NodeState(
         name=obj.metadata.name,
         ready=is_ready,
@@ -36,6 +46,9 @@ def node_state(obj: Any) -> NodeState:
         version=info.kubelet_version if info else "",
         control_plane=CONTROL_PLANE_LABEL in (obj.metadata.labels or {}),
         message="" if is_ready or ready is None else str(ready.message or ""),
+        etcd_member=str(annotations.get(ETCD_MEMBER) or ""),
+        etcd_removed=bool(annotations.get(ETCD_REMOVED)),
+        etcd_remove_asked=annotations.get(ETCD_REMOVE) == "true",
     )
 
 
@@ -70,6 +83,20 @@ def cordon(api: Any, name: str) -> NodeState | None:
             patched = _core(api).patch_node(
                 name, {"spec": {"unschedulable": True}}, _request_timeout=TIMEOUT
             )
+        except Exception as exc:
+            if status(exc) == 404:
+                return None
+            raise
+    return node_state(patched)
+
+
+def leave_etcd(api: Any, name: str) -> NodeState | None:
+    """Asks K3s to remove the node's etcd member while it still runs; None when the node is
+    gone. K3s's member controller does it (member_controller.go sync) and marks the Node."""
+    patch = {"metadata": {"annotations": {ETCD_REMOVE: "true"}}}
+    with answering(api, f"asking K3s to remove {name}'s etcd member"):
+        try:
+            patched = _core(api).patch_node(name, patch, _request_timeout=TIMEOUT)
         except Exception as exc:
             if status(exc) == 404:
                 return None

@@ -81,7 +81,8 @@ def _remove_targets(
         server = bool(kube_nodes.get(name) and kube_nodes[name].control_plane)
         done = entry.done if entry else ()
         target = steps.Target(name, vmid, server, steps.REMOVE, done)
-        rows.append((target, steps.remove_row(vm, name in kube_nodes, target)))
+        etcd = steps.has_member(prepared.cluster, kube_nodes, name)
+        rows.append((target, steps.remove_row(vm, name in kube_nodes, target, etcd)))
     # Servers one at a time and last: agents first leaves etcd untouched the longest.
     return sorted(rows, key=lambda r: (r[0].server, r[0].name))
 

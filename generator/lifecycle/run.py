@@ -73,6 +73,33 @@ def wait_gone(run: Run, name: str) -> None:
         run.settings.sleep(run.settings.interval)
 
 
+LEAVE_HINT = (
+    "K3s's etcd controller (on the elected server) removes the member; it refuses when the"
+    " rest would have no quorum of started members. Check the servers with homelab-gen"
+    " status, then run the command again to resume"
+)
+
+
+def leave_etcd(run: Run, name: str) -> None:
+    """Ask K3s to remove the member, then wait until the Node says it was removed."""
+    start = run.settings.clock()
+    state = nodes.leave_etcd(run.api, name)
+    while state is not None and not state.etcd_removed and state.etcd_member:
+        waited = run.settings.clock() - start
+        if waited >= run.settings.gone_timeout:
+            raise HomelabError(
+                f"{name}'s etcd member {state.etcd_member} was not removed after {seconds(waited)}",
+                LEAVE_HINT,
+            )
+        run.settings.sleep(run.settings.interval)
+        try:
+            state = nodes.get_node(run.api, name)
+        except Unreachable:
+            continue  # the API behind the VIP can move while etcd changes; ask again
+        if state is not None and not state.etcd_removed and not state.etcd_remove_asked:
+            state = nodes.leave_etcd(run.api, name)  # K3s dropped the request: ask again
+
+
 def _check_quorum(run: Run, target: steps.Target) -> None:
     if not target.server:
         return
@@ -83,7 +110,10 @@ def _check_quorum(run: Run, target: steps.Target) -> None:
 
 def _kube_step(run: Run, target: steps.Target, kind: str) -> None:
     s = run.settings
-    if kind == Kind.DRAIN:
+    if kind == Kind.LEAVE_ETCD:
+        _check_quorum(run, target)
+        leave_etcd(run, target.name)
+    elif kind == Kind.DRAIN:
         _check_quorum(run, target)
         drain.drain(
             run.api,
@@ -139,10 +169,7 @@ def _pve_group(run: Run, row: VMPlan, target: steps.Target, group: list[Action])
 
 
 def _is_teardown(group: list[Action]) -> bool:
-    return group[0].kind in (Kind.DRAIN, Kind.DELETE_NODE) or {a.kind for a in group} <= {
-        Kind.STOP,
-        Kind.DELETE,
-    }
+    return all(a.kind in steps.TEARDOWN_KINDS for a in group)
 
 
 def run_row(run: Run, target: steps.Target, row: VMPlan) -> None:

@@ -1,17 +1,23 @@
 """Pure planning of node replacement and removal: what Proxmox and Kubernetes hold in, one
 row of steps per node out, plus why a step must not run (etcd quorum).
 
-A replaced node:  drain, stop, delete, delete-node, [upload,] clone, configure, [resize,]
-start, wait-ready. A removed node (dropped from cluster.yaml, boot --prune): drain, stop,
-delete, delete-node.
+A replaced node:  drain, [leave-etcd,] stop, delete, delete-node, [upload,] clone,
+configure, [resize,] start, wait-ready. A removed node (dropped from cluster.yaml, boot
+--prune): drain, [leave-etcd,] stop, delete, delete-node.
+
+A server's etcd member leaves first, while the node still runs: K3s removes it when the
+Node is annotated etcd.k3s.cattle.io/remove=true (k3s pkg/etcd/member_controller.go sync).
+Removing the member of a running node keeps every remaining member up, so a 2-member etcd
+can still shrink to 1, which stopping a member first could not (1 of 2 is no quorum).
 
 The VM goes before its Node object: a running kubelet registers its Node again at once, so
-deleting the Node first would not stick. Deleting the Node is what removes a server's etcd
+deleting the Node first would not stick. Deleting a server's Node would also remove its etcd
 member: K3s's managed-etcd-controller holds a finalizer on every Node and, when a Node with
 the etcd role goes, removes the member named in its etcd.k3s.cattle.io/node-name annotation
-(k3s pkg/etcd/member_controller.go, onRemove; RemovePeer in pkg/etcd/etcd.go). The member must
-be gone before the node comes back: a rebuilt server with the same name is refused while its
-old member is listed ("duplicate node name found", join() in pkg/etcd/etcd.go).
+(k3s pkg/etcd/member_controller.go, onRemove; RemovePeer in pkg/etcd/etcd.go), unless it was
+removed on request already. Either way the member is gone before the node comes back: a
+rebuilt server with the same name is refused while its old member is listed ("duplicate
+node name found", join() in pkg/etcd/etcd.go).
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from generator.proxmox.observe import Observed, VMFacts, pve_node_of
 from generator.proxmox.plan import plan_node
 from generator.proxmox.seeds import SeedRef
 
-KUBE_KINDS = frozenset({Kind.DRAIN, Kind.DELETE_NODE, Kind.WAIT_READY})
+KUBE_KINDS = frozenset({Kind.DRAIN, Kind.LEAVE_ETCD, Kind.DELETE_NODE, Kind.WAIT_READY})
+TEARDOWN_KINDS = frozenset({Kind.DRAIN, Kind.LEAVE_ETCD, Kind.STOP, Kind.DELETE, Kind.DELETE_NODE})
 REPLACE = "replace"
 REMOVE = "remove"
 # Journaled once the teardown is complete, before the rebuild starts: from then on a VM
@@ -54,11 +61,11 @@ def etcd_members(kube_nodes: Mapping[str, NodeState]) -> list[str]:
 def quorum_problem(
     cluster: Cluster, kube_nodes: Mapping[str, NodeState], leaving: str
 ) -> str | None:
-    """Why taking `leaving` down now would lose etcd quorum, or None when it is safe.
+    """Why removing `leaving`'s etcd member now would lose quorum, or None when it is safe.
 
-    While it is down its member still counts (n members, n-1 up); once its Node is deleted
-    the member goes (n-1 members). Both need the other servers Ready and at least n//2+1 of
-    them, which also means never more than one server down at a time.
+    The member leaves first, while the node still runs (leave-etcd), so etcd goes from n
+    members to n-1; those must hold a majority of Ready servers: (n-1)//2+1. Done one
+    server at a time, that keeps at most one server out of etcd.
     """
     if cluster.cluster.datastore_endpoint is not None:
         return None  # servers hold no datastore of their own
@@ -70,16 +77,15 @@ def quorum_problem(
             f"{leaving} is the only server: the cluster's etcd datastore lives on it and would"
             " be lost. Grow to 3 servers first, so one can be rebuilt while two keep quorum"
         )
-    need = len(members) // 2 + 1
+    need = (len(members) - 1) // 2 + 1
     ready = [m for m in members if m != leaving and kube_nodes[m].ready]
     if len(ready) >= need:
         return None
     down = [m for m in members if m != leaving and not kube_nodes[m].ready]
-    why = f"not Ready: {', '.join(down)}" if down else f"only {len(members)} servers"
     return (
-        f"taking {leaving} down would leave {len(ready)} of {len(members)} etcd members up,"
-        f" below quorum ({need} needed; {why}). Wait until every other server is Ready"
-        " (homelab-gen status), or grow to 3 servers first"
+        f"taking {leaving} out of etcd would leave {len(members) - 1} members with"
+        f" {len(ready)} Ready, below quorum ({need} needed; not Ready: {', '.join(down)})."
+        " Wait until every other server is Ready (homelab-gen status)"
     )
 
 
@@ -88,11 +94,16 @@ def _kube_step(kind: Kind, target: Target, where: str) -> Action:
     return Action(kind, target.vmid, where)
 
 
-def teardown(target: Target, vm: VMFacts | None, registered: bool, where: str) -> list[Action]:
-    """drain, stop, delete, delete-node: the steps that are not done yet."""
+def teardown(
+    target: Target, vm: VMFacts | None, registered: bool, where: str, etcd: bool = False
+) -> list[Action]:
+    """drain, [leave-etcd,] stop, delete, delete-node: the steps that are not done yet.
+    `etcd`: the node holds an embedded etcd member."""
     steps: list[Action] = []
     if registered:
         steps.append(_kube_step(Kind.DRAIN, target, where))
+        if etcd:
+            steps.append(_kube_step(Kind.LEAVE_ETCD, target, where))
     if vm is not None:
         if vm.status == "running":
             steps.append(Action(Kind.STOP, vm.vmid, vm.node))
@@ -117,7 +128,8 @@ def replace_row(
         steps = list(plan_node(cluster, node, observed, ref).actions)
     else:
         vm = observed.vms.get(node.vmid)
-        steps = teardown(target, vm, node.name in kube_nodes, where)
+        etcd = has_member(cluster, kube_nodes, node.name)
+        steps = teardown(target, vm, node.name in kube_nodes, where, etcd)
         steps += plan_node(cluster, node, observed.with_vm(node.vmid, None), ref).actions
     steps.append(_kube_step(Kind.WAIT_READY, target, where))
     reason = "replace: drain, rebuild from its current seed, wait until Ready"
@@ -126,8 +138,14 @@ def replace_row(
     return VMPlan(node.name, node.vmid, tuple(steps), reason)
 
 
-def remove_row(vm: VMFacts, registered: bool, target: Target) -> VMPlan:
-    steps = teardown(target, vm, registered, vm.node)
+def has_member(cluster: Cluster, kube_nodes: Mapping[str, NodeState], name: str) -> bool:
+    state = kube_nodes.get(name)
+    embedded = cluster.cluster.datastore_endpoint is None
+    return embedded and state is not None and state.control_plane
+
+
+def remove_row(vm: VMFacts, registered: bool, target: Target, etcd: bool = False) -> VMPlan:
+    steps = teardown(target, vm, registered, vm.node, etcd)
     reason = "removed from cluster.yaml: drain, delete"
     return VMPlan(target.name, target.vmid, tuple(steps), reason)
 

@@ -27,6 +27,7 @@ class Kind(StrEnum):
     CONVERT = "convert"  # template: the VM into a template
     # Node lifecycle (generator.lifecycle), on the Kubernetes side of a replaced or removed VM.
     DRAIN = "drain"  # cordon, then evict its pods as PodDisruptionBudgets allow
+    LEAVE_ETCD = "leave-etcd"  # a server's etcd member removed while it still runs
     DELETE_NODE = "delete-node"  # delete the Node; K3s removes a server's etcd member
     WAIT_READY = "wait-ready"  # the rebuilt node registered and Ready
 

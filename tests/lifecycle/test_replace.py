@@ -52,9 +52,16 @@ def test_replacing_an_agent_drains_rebuilds_and_waits(
     assert lab.boot() == 0 and "nothing to do" in capsys.readouterr().out
 
 
-def test_replacing_a_server_removes_its_etcd_member_before_it_rejoins(lab: Lab) -> None:
+def test_replacing_a_server_removes_its_etcd_member_before_it_rejoins(
+    lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
     old_member = lab.k8s.stale_member("k3s-server-2")
     assert lab.boot("--replace", "k3s-server-2") == 0
+    assert _done_order(capsys.readouterr().out, "k3s-server-2")[:3] == [
+        "drain",
+        "leave-etcd",  # while the node still runs
+        "stop",
+    ]
     assert lab.k8s.removed_members == [old_member]
     new_member = lab.k8s.stale_member("k3s-server-2")
     assert new_member and new_member != old_member
@@ -151,7 +158,7 @@ class Killed(BaseException):
     """Stands in for the process dying: nothing below catches it."""
 
 
-@pytest.mark.parametrize("after", range(1, 10))  # every journaled step
+@pytest.mark.parametrize("after", range(1, 11))  # every journaled step
 @pytest.mark.parametrize("journaled", [True, False], ids=["after-journal", "before-journal"])
 def test_killed_at_any_step_resumes_to_the_same_end(
     lab: Lab, monkeypatch: pytest.MonkeyPatch, after: int, journaled: bool
@@ -210,7 +217,8 @@ def test_replace_stale_takes_every_node_that_booted_other_settings(
     assert len(lab.pve.state.mutating_calls()) == before
     out = capsys.readouterr().out
     for node in lab.config.nodes:
-        assert f"{node.name} ({node.vmid}): drain, stop, delete, delete-node" in out
+        leave = "leave-etcd, " if node.is_server else ""
+        assert f"{node.name} ({node.vmid}): drain, {leave}stop, delete, delete-node" in out
     assert "joins through https://10.0.0.5:6443" in out  # the first server is among them
     assert "initialized" not in (lab.directory / "cluster.yaml").read_text()  # plan writes not
 
@@ -261,3 +269,17 @@ def test_a_broken_server_is_replaced_when_the_others_keep_quorum(lab: Lab) -> No
     lab.k8s._set_node_ready("k3s-server-3", False)
     assert lab.boot("--replace", "k3s-server-3") == 0
     assert lab.node_ready("k3s-server-3") and len(lab.k8s.removed_members) == 1
+
+
+def test_prune_shrinks_three_servers_to_one_a_member_at_a_time(
+    lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (lab.directory / "cluster.yaml").write_text(cluster_yaml(lab.pve, 1, 2))
+    assert lab.cli("render") == 0
+    capsys.readouterr()
+    assert lab.boot("--prune") == 0
+    out = capsys.readouterr().out
+    assert out.index("k3s-server-2: delete-node done") < out.index("k3s-server-3: drain done")
+    assert not {202, 203} & set(lab.pve.state.vms)
+    assert sorted(lab.k8s.members.values()) == ["k3s-server-1"]
+    assert sorted(lab.k8s.nodes) == ["k3s-agent-1", "k3s-agent-2", "k3s-server-1"]

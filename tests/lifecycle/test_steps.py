@@ -43,6 +43,7 @@ QUORUM = [
     (3, ("k3s-server-2",), "k3s-server-2", True),  # the one leaving is the one down
     (5, ("k3s-server-5",), "k3s-server-2", True),  # 3 of 5 stay up
     (5, ("k3s-server-4", "k3s-server-5"), "k3s-server-2", False),
+    (5, ("k3s-server-4",), "k3s-server-5", True),  # 4 members stay, 3 Ready of them
     (1, (), "k3s-server-1", False),  # its datastore goes with it
     (3, (), "k3s-agent-1", True),  # agents hold no etcd member
 ]
@@ -57,12 +58,15 @@ def test_quorum_rule(servers: int, down: tuple[str, ...], leaving: str, safe: bo
         assert "below quorum" in problem and ", ".join(down) in problem
 
 
-def test_two_servers_can_never_lose_one() -> None:
+def test_two_members_can_shrink_to_one_but_not_with_the_other_down() -> None:
     cluster = _cluster(3)
     kube = _kube(cluster)
     del kube["k3s-server-3"]  # only two members registered
+    # the member leaves while its node runs: one member stays, up, and is a quorum of one
+    assert steps.quorum_problem(cluster, kube, "k3s-server-1") is None
+    kube["k3s-server-2"] = _state("k3s-server-2", ready=False)
     problem = steps.quorum_problem(cluster, kube, "k3s-server-1")
-    assert problem and "1 of 2 etcd members" in problem
+    assert problem and "leave 1 members with 0 Ready" in problem
 
 
 def test_external_datastore_has_no_quorum_to_keep() -> None:
@@ -124,6 +128,15 @@ def test_teardown_order_and_resume() -> None:
     ]
     # never registered in Kubernetes: nothing to drain or delete there
     assert [a.kind for a in steps.teardown(target, vm, False, "pve")] == [Kind.STOP, Kind.DELETE]
+    # a server's etcd member leaves while it still runs, before it is stopped
+    server = steps.Target("k3s-server-2", 202, True, steps.REPLACE)
+    assert [a.kind for a in steps.teardown(server, vm, True, "pve", etcd=True)] == [
+        Kind.DRAIN,
+        Kind.LEAVE_ETCD,
+        Kind.STOP,
+        Kind.DELETE,
+        Kind.DELETE_NODE,
+    ]
 
 
 def test_journal_round_trip_and_removal(tmp_path: Path) -> None:

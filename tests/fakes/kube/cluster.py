@@ -40,6 +40,8 @@ CONTROL_PLANE = "node-role.kubernetes.io/control-plane"
 ETCD_ROLE = "node-role.kubernetes.io/etcd"
 ETCD_NODE_NAME = "etcd.k3s.cattle.io/node-name"
 ETCD_NODE_ADDRESS = "etcd.k3s.cattle.io/node-address"
+ETCD_REMOVE = "etcd.k3s.cattle.io/remove"
+ETCD_REMOVED = "etcd.k3s.cattle.io/removed-node-name"
 # wrangler's OnRemove adds "wrangler.cattle.io/<handler>" to every Node the handler sees
 # (k3s pkg/etcd/member_controller.go registerMemberHandlers: "managed-etcd-controller").
 ETCD_FINALIZER = "wrangler.cattle.io/managed-etcd-controller"
@@ -305,6 +307,17 @@ class Cluster:
 
     def patch_node(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         obj = self.get_node(name)
+        added = (patch.get("metadata") or {}).get("annotations") or {}
+        if added:
+            # strategic merge patch of a map: keys merge, a null value deletes the key.
+            annotations = obj["metadata"].setdefault("annotations", {})
+            for key, value in added.items():
+                if value is None:
+                    annotations.pop(key, None)
+                else:
+                    annotations[key] = value
+            if annotations.get(ETCD_REMOVE) == "true":
+                self.at(MEMBER_REMOVAL, lambda: self._etcd_sync(name))
         spec = patch.get("spec") or {}
         if "unschedulable" in spec:
             if spec["unschedulable"]:
@@ -332,10 +345,48 @@ class Cluster:
             return obj
         return self._gone(name, obj)
 
+    def _leader(self, but: str) -> bool:
+        """K3s's etcd controllers run on the elected server: one Ready, other than `but`."""
+        return any(
+            n != but and CONTROL_PLANE in o["metadata"]["labels"] and _node_ready(o)
+            for n, o in self.nodes.items()
+        )
+
+    def _etcd_sync(self, name: str) -> None:
+        """k3s pkg/etcd/member_controller.go sync: a Node annotated remove=true has its member
+        removed (RemovePeer), then gets removed-node-name and loses node-name and
+        node-address; an already removed one is left alone."""
+        obj = self.nodes.get(name)
+        if obj is None or not self._leader(name):
+            return
+        annotations = obj["metadata"].get("annotations") or {}
+        if annotations.get(ETCD_REMOVE) != "true" or annotations.get(ETCD_REMOVED):
+            return
+        member = annotations.get(ETCD_NODE_NAME)
+        if not member:
+            return
+        # etcd's strict reconfig check (ErrMemberNotEnoughStarted): what stays must have a
+        # quorum of started members; K3s then drops the remove annotation.
+        left = len(self.members) - 1
+        started = sum(
+            1
+            for n in self.members.values()
+            if n != name and n in self.nodes and _node_ready(self.nodes[n])
+        )
+        if started < left // 2 + 1:
+            annotations.pop(ETCD_REMOVE, None)
+            return
+        self.members.pop(member, None)
+        self.removed_members.append(member)
+        annotations[ETCD_REMOVED] = member
+        annotations.pop(ETCD_NODE_NAME, None)
+        annotations.pop(ETCD_NODE_ADDRESS, None)
+
     def _etcd_on_remove(self, name: str) -> None:
         """k3s pkg/etcd/member_controller.go onRemove, run by the elected controller on a
         Ready server: no etcd label, nothing to do; both annotations needed, else an error
-        and the finalizer stays; else RemovePeer, and the finalizer goes."""
+        and the finalizer stays; else RemovePeer, and the finalizer goes. A member already
+        removed on request (removed-node-name) is skipped."""
         obj = self.nodes.get(name)
         if obj is None:
             return
@@ -345,8 +396,8 @@ class Cluster:
             for n, o in self.nodes.items()
             if n != name and CONTROL_PLANE in o["metadata"]["labels"] and _node_ready(o)
         ]
-        if meta["labels"].get(ETCD_ROLE) == "true":
-            annotations = meta.get("annotations") or {}
+        annotations = meta.get("annotations") or {}
+        if meta["labels"].get(ETCD_ROLE) == "true" and not annotations.get(ETCD_REMOVED):
             if not leaders or not {ETCD_NODE_NAME, ETCD_NODE_ADDRESS} <= annotations.keys():
                 return  # stays Terminating
             member = annotations[ETCD_NODE_NAME]
