@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from generator import naming
+from generator.status import versions
 from generator.status.facts import (
     CloudInit,
     CloudInitStatus,
@@ -159,16 +160,7 @@ def _k3s_cell(guest: Guest, kube: Kube, wanted: str) -> str:
     node = next((n for n in kube.nodes if n.name == guest.name), None)
     if node is None:
         return "not joined"
-    return f"{'Ready' if node.ready else 'NotReady'} {_version_text(node.version, wanted)}"
-
-
-def _version_text(running: str, wanted: str) -> str:
-    """The node's K3s version, and the wanted one beside it when they differ."""
-    return f"{running} \N{RIGHTWARDS ARROW} {wanted}" if _off_version(running, wanted) else running
-
-
-def _off_version(running: str, wanted: str) -> bool:
-    return bool(wanted) and running != wanted
+    return f"{'Ready' if node.ready else 'NotReady'} {versions.version_text(node.version, wanted)}"
 
 
 def node_row(guest: Guest, kube: Kube, wanted: str = "") -> NodeRow:
@@ -259,24 +251,8 @@ def _notes(facts: Facts) -> tuple[str, ...]:
         notes.append(f"K3s and Flux unknown: {facts.kube.error}")
     notes += facts.kube.notes
     notes += [_seed_note(g) for g in facts.guests if g.seed_changed]
-    notes += _version_notes(facts)
+    notes += versions.version_notes(facts)
     return tuple(notes)
-
-
-def _version_notes(facts: Facts) -> list[str]:
-    # A note, not a blocker: after a k3s_version change the upgrade Plans roll the nodes one
-    # at a time, and each keeps working on its old version until its turn.
-    if facts.kube.error:
-        return []
-    off = [n for n in facts.kube.nodes if _off_version(n.version, facts.k3s_version)]
-    if not off:
-        return []
-    names = ", ".join(f"{n.name} ({n.version})" for n in off)
-    return [
-        f"K3s {facts.k3s_version} wanted (cluster.k3s_version), not yet on {names}: the"
-        " system-upgrade-controller's Plans upgrade servers, then agents, one node at a time"
-        " once the change is pushed (kubectl -n system-upgrade get plans,jobs)"
-    ]
 
 
 def blockers(facts: Facts) -> list[Blocker]:
