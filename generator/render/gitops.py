@@ -25,7 +25,13 @@ from generator.render import (
 )
 from generator.render import components as comps
 from generator.render.charts import Spec
-from generator.render.kustomize import FLUX_NAMESPACE, folder, index, meta, namespace
+from generator.render.kustomize import (
+    flux_sync,
+    folder,
+    index,
+    meta,
+    namespace,
+)
 from generator.render.output import RenderedFile
 from generator.render.templating import render_template
 from generator.secrets import Secrets
@@ -141,29 +147,11 @@ def controllers(cluster: Cluster, secrets: Secrets) -> dict[str, list[dict[str, 
 def flux_kustomization(
     name: str, path: str, depends_on: str | None, timeout: str
 ) -> dict[str, Any]:
-    spec: dict[str, Any] = {}
-    if depends_on is not None:
-        spec["dependsOn"] = [{"name": depends_on}]
-    spec.update(
-        {
-            "interval": "1h",
-            "retryInterval": "1m",
-            "timeout": timeout,
-            "sourceRef": dict(FLUX_SOURCE),
-            "path": f"./{path}",
-            "prune": True,
-            "wait": True,
-            # Every step, not only those holding a *.sops.yaml today: a user's Secret may land
-            # in any of them, and the sops-age Secret always exists (the first server's seed).
-            "decryption": copy.deepcopy(gitops_secrets.DECRYPTION),
-        }
-    )
-    return {
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-        "kind": "Kustomization",
-        "metadata": meta(name, FLUX_NAMESPACE),
-        "spec": spec,
-    }
+    """One step of this repo's chain. Every step decrypts, not only those holding a
+    *.sops.yaml today: a user's Secret may land in any of them, and the sops-age Secret
+    always exists (the first server's seed)."""
+    decryption = copy.deepcopy(gitops_secrets.DECRYPTION)
+    return flux_sync(name, FLUX_SOURCE, f"./{path}", depends_on, timeout, decryption=decryption)
 
 
 def cluster_kustomizations(

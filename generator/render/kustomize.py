@@ -19,6 +19,39 @@ def meta(name: str, namespace: str | None = None, **extra: Any) -> dict[str, Any
     return out
 
 
+def flux_sync(
+    name: str,
+    source: dict[str, str],
+    path: str,
+    depends_on: str | None,
+    timeout: str = "5m",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A Flux Kustomization in flux-system that applies `path` of `source`, pruning what
+    leaves it, ready only once what it applied is (wait)."""
+    spec: dict[str, Any] = {}
+    if depends_on is not None:
+        spec["dependsOn"] = [{"name": depends_on}]
+    spec.update(
+        {
+            "interval": "1h",
+            "retryInterval": "1m",
+            "timeout": timeout,
+            "sourceRef": dict(source),
+            "path": path,
+            "prune": True,
+            "wait": True,
+            **extra,
+        }
+    )
+    return {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": meta(name, FLUX_NAMESPACE),
+        "spec": spec,
+    }
+
+
 def kustomization(resources: list[str]) -> dict[str, Any]:
     return {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",

@@ -30,7 +30,7 @@ from typing import Any
 
 from generator.config.model import Cluster
 from generator.render import layout
-from generator.render.kustomize import FLUX_NAMESPACE, folder, meta
+from generator.render.kustomize import FLUX_NAMESPACE, flux_sync, folder, meta
 
 SUC_URL = "https://github.com/rancher/system-upgrade-controller"
 SUC_TAG = "v0.20.1"
@@ -146,27 +146,8 @@ def git_repository() -> dict[str, Any]:
 def _upstream_kustomization(
     name: str, path: str, depends_on: str | None, **extra: Any
 ) -> dict[str, Any]:
-    spec: dict[str, Any] = {}
-    if depends_on is not None:
-        spec["dependsOn"] = [{"name": depends_on}]
-    spec.update(
-        {
-            "interval": "1h",
-            "retryInterval": "1m",
-            "timeout": "5m",
-            "sourceRef": {"kind": "GitRepository", "name": SUC_SOURCE},
-            "path": path,
-            "prune": True,
-            "wait": True,
-            **extra,
-        }
-    )
-    return {
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-        "kind": "Kustomization",
-        "metadata": meta(name, FLUX_NAMESPACE),
-        "spec": spec,
-    }
+    source = {"kind": "GitRepository", "name": SUC_SOURCE}
+    return flux_sync(name, source, path, depends_on, **extra)
 
 
 def controller_objects() -> list[dict[str, Any]]:

@@ -53,15 +53,7 @@ class NotFound(Exception):
 
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    }
+    return ApiError(code, reason, message).body
 
 
 def _list(kind: str, api_version: str, items: list[dict[str, Any]]) -> dict[str, Any]:
