@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from generator import secrets, secretstore, sops, yamlio
+from generator.config.checks.k3s_version import without_versions
 from generator.config.model import Cluster
 from generator.errors import HomelabError
 from generator.fileio import RENDERED_FILE, write_atomic
@@ -109,10 +110,10 @@ class RenderPlan:
     def pending(self) -> list[FileDiff]:
         return [d for d in self.diff if d.change is not Change.IDENTICAL]
 
-    @property
-    def changed_seeds(self) -> list[str]:
-        """Nodes whose seed was rendered before and now differs: one that booted from it
-        keeps its old settings, since cloud-init runs once per instance."""
+    def changed_seeds(self, root: Path) -> list[str]:
+        """Nodes whose seed was rendered before and now holds other settings: one that
+        booted from it keeps its old settings, since cloud-init runs once per instance. A
+        new K3s version alone does not count: the upgrade Plans change it in place."""
         return sorted(
             {
                 d.path.split("/")[1]
@@ -120,6 +121,8 @@ class RenderPlan:
                 if d.change is Change.UPDATE
                 and d.path.startswith(f"{SEED_DIR}/")
                 and d.path.split("/")[-1] in SEED_FILES
+                and without_versions((root / d.path).read_text())
+                != without_versions(self.rendered[d.path].text)
             }
         )
 

@@ -97,7 +97,7 @@ def test_check_on_a_new_lab_lists_the_first_render_and_makes_no_secrets(repo: Pa
 def test_a_changed_seed_is_named_per_node_with_what_it_means(repo: Path) -> None:
     run_cli("render", "-C", str(repo))
     text = (repo / "cluster.yaml").read_text()
-    (repo / "cluster.yaml").write_text(text.replace("v1.33.4+k3s1", "v1.33.5+k3s1"))
+    (repo / "cluster.yaml").write_text(text.replace("me@laptop", "me@desktop"))
     result = run_cli("render", "-C", str(repo), "--check")
     notes = [line for line in result.stdout.splitlines() if line.startswith("note:")]
     named = {n.split(":")[1].strip() for n in notes}
@@ -106,3 +106,10 @@ def test_a_changed_seed_is_named_per_node_with_what_it_means(repo: Path) -> None
     unchanged = run_cli("render", "-C", str(repo))
     again = run_cli("render", "-C", str(repo))
     assert "note:" in unchanged.stdout and "note:" not in again.stdout
+    # A new K3s version alone is no such change: the upgrade Plans move running nodes.
+    text = (repo / "cluster.yaml").read_text()
+    (repo / "cluster.yaml").write_text(text.replace("v1.33.4+k3s1", "v1.33.5+k3s1"))
+    bumped = run_cli("render", "-C", str(repo))
+    assert bumped.returncode == 0, bumped.stderr
+    assert "update    cloud-init/k3s-server-1/user-data" in bumped.stdout
+    assert "note:" not in bumped.stdout

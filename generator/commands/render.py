@@ -40,11 +40,11 @@ def run(args: argparse.Namespace) -> int:
     for item in changes.diff:
         if item.change is not workspace.Change.IDENTICAL or not (args.check or args.dry_run):
             print(f"{item.change.value:9} {item.path}")
-    for node in changes.changed_seeds:
+    for node in changes.changed_seeds(args.directory):
         print(
             f"note: {node}: its seed changed; if it has booted, it keeps the settings it booted"
-            " with (K3s version, login user, SSH keys, K3s config) until it is rebuilt from the"
-            " new seed"
+            " with (login user, SSH keys, K3s config) until it is rebuilt (homelab-gen boot"
+            " --replace-stale)"
         )
     if args.check:
         print(

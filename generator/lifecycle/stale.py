@@ -10,20 +10,11 @@ Proxmox has attached to it.
 
 from __future__ import annotations
 
-import re
-
 from generator.config.model import Node
-from generator.proxmox import agent, core
+from generator.proxmox import core
 from generator.proxmox import plan as planning
 from generator.proxmox.failures import PveError
-from generator.status.cloudinit import BOOTED_USER_DATA
-
-K3S_VERSION = re.compile(r"v\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?(?:\+|%2[Bb])k3s\d+")  # also URL-quoted
-
-
-def settings_of(user_data: str) -> str:
-    """The user-data with every K3s version replaced by one placeholder."""
-    return K3S_VERSION.sub("<k3s-version>", user_data)
+from generator.status import cloudinit
 
 
 def _booted_other_settings(prepared: core.Prepared, node: Node) -> bool | None:
@@ -31,11 +22,12 @@ def _booted_other_settings(prepared: core.Prepared, node: Node) -> bool | None:
     if vm.status != "running":
         return None
     try:
-        booted = agent.read_file(prepared.client, vm.node, vm.vmid, BOOTED_USER_DATA)
+        booted = cloudinit.booted_settings_digest(prepared.client, vm.node, vm.vmid)
     except PveError:
-        return None  # no agent, no file: the attached seed has to tell
-    rendered = prepared.texts[node.name]["user-data"]
-    return settings_of(booted) != settings_of(rendered)
+        return None  # no agent: the attached seed has to tell
+    if booted is None:
+        return None
+    return booted != cloudinit.settings_digest(prepared.texts[node.name]["user-data"])
 
 
 def stale_nodes(prepared: core.Prepared) -> list[Node]:

@@ -21,6 +21,7 @@ from generator.proxmox.pveconfig import (
     drive_slot,
     volids_in,
 )
+from generator.proxmox.seediso import SETTINGS_DIGITS
 from generator.proxmox.seeds import SeedRef, is_seed_of
 
 # Storage types on which PVE can make a linked clone of a template.
@@ -108,6 +109,7 @@ def _build_actions(
         base = vm.config
         running, disk_key = vm.status == "running", vm.boot_disk
         disk_bytes = disk_size(vm.config.get(disk_key or "", ""))
+        desired = keep_booted_seed(cluster, node, vm, ref, desired, seed_slot(observed.template))
     changes = config_changes(desired, base)
     if changes:
         actions.append(Action(Kind.CONFIGURE, node.vmid, where, tuple(sorted(changes.items()))))
@@ -120,6 +122,22 @@ def _build_actions(
     if not running:
         actions.append(Action(Kind.START, node.vmid, where))
     return actions, notes
+
+
+def keep_booted_seed(
+    cluster: Cluster, node: Node, vm: VMFacts, ref: SeedRef, desired: dict[str, str], slot: str
+) -> dict[str, str]:
+    """A VM that booted from an older seed of its node keeps it attached. cloud-init would
+    not apply a new one (it runs once per instance), and it stores the attached seed's
+    user-data again at every boot, so a swap would only hide what the node was built from
+    (the drift `boot --replace-stale` looks for). The new seed waits for the rebuild."""
+    if not seed_changed(cluster, node, vm, ref):
+        return desired
+    kept = dict(desired)
+    for key in (slot, "cicustom"):
+        if key in vm.config:
+            kept[key] = vm.config[key]
+    return kept
 
 
 def plan_node(cluster: Cluster, node: Node, observed: Observed, ref: SeedRef) -> VMPlan:
@@ -148,16 +166,29 @@ def plan_node(cluster: Cluster, node: Node, observed: Observed, ref: SeedRef) ->
 
 # cloud-init runs once per instance-id, so a new seed reaches a node only when it is rebuilt.
 SEED_DRIFT = (
-    "its seed changed since it booted: the node keeps the settings it booted with"
-    " (K3s version, login user, SSH keys, K3s config) until it is rebuilt from the new seed"
+    "its seed changed since it booted: it keeps the settings it booted with (login user, SSH"
+    " keys, K3s config) and its VM keeps that seed until it is rebuilt (boot --replace-stale);"
+    " a new K3s version reaches it through the upgrade Plans"
 )
 
 
 def seed_changed(cluster: Cluster, node: Node, vm: VMFacts, ref: SeedRef) -> bool:
-    """The VM holds one of this node's seeds, but not the current one."""
-    attached = volids_in(vm.config)
-    held = {v for v in attached if is_seed_of(cluster.name, v, node.name)}
-    return bool(held) and not set(ref.volids) <= attached
+    """The VM holds seeds of this node, but none with the current one's settings: it booted
+    settings cluster.yaml no longer has. A seed that differs only in the K3s version is not
+    a change here (its name shares the settings part: seediso.seed_digest)."""
+    held = [v for v in volids_in(vm.config) if is_seed_of(cluster.name, v, node.name)]
+    if not held or set(ref.volids) <= volids_in(vm.config):
+        return False
+    settings = ref.digest[:SETTINGS_DIGITS]
+    return not any(_digest_of(v).startswith(settings) for v in held)
+
+
+def _digest_of(volid: str) -> str:
+    """The digest in a seed's file name: homelab-gen-<cluster>-<node>-<digest>.iso."""
+    name = volid.split("/", 1)[-1].removesuffix(".iso")
+    for part in ("-user.yaml", "-network.yaml", "-meta.yaml"):
+        name = name.removesuffix(part)
+    return name.rsplit("-", 1)[-1]
 
 
 def plan_orphan(vm: VMFacts, prune: bool) -> VMPlan:

@@ -12,6 +12,7 @@ import types
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from generator.config.checks.k3s_version import without_versions
 from generator.naming import SEED_FILES
 
 FIXED_INSTANT = 946684800.0  # 2000-01-01T00:00:00Z
@@ -90,9 +91,21 @@ def _pinned_clock() -> Iterator[None]:
                 module.time = time  # type: ignore[attr-defined]
 
 
-def seed_digest(seed: Mapping[str, str]) -> str:
-    """A short content hash of a seed, used in the uploaded file's name."""
+def _hash(seed: Mapping[str, str]) -> str:
     digest = hashlib.sha256()
     for name in SEED_FILES:
         digest.update(name.encode() + b"\0" + seed[name].encode() + b"\0")
-    return digest.hexdigest()[:12]
+    return digest.hexdigest()
+
+
+SETTINGS_DIGITS = 6  # how much of a seed's name tells its settings apart
+
+
+def seed_digest(seed: Mapping[str, str]) -> str:
+    """A short content hash of a seed, used in the uploaded file's name: 6 hex digits of
+    its settings (the seed with K3s versions left out), then 6 of the whole. Two seeds of a
+    node that differ only in the K3s version share the first part: the upgrade Plans change
+    the version of a running node, so only the settings part tells a node that needs a
+    rebuild."""
+    settings = {name: without_versions(text) for name, text in seed.items()}
+    return _hash(settings)[:SETTINGS_DIGITS] + _hash(seed)[: 12 - SETTINGS_DIGITS]

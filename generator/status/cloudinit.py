@@ -4,10 +4,12 @@ the user-data the guest booted with."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
-from generator.proxmox.agent import AgentError, AgentFailure, run
+from generator.config.checks.k3s_version import without_versions
+from generator.proxmox.agent import AgentError, AgentFailure, read_file, run
 from generator.proxmox.client import Client
 from generator.status.facts import CloudInit, CloudInitStatus
 
@@ -94,8 +96,17 @@ def parse_sha256sum(text: str) -> str | None:
     return found[1] if found else None
 
 
-def booted_user_data_digest(client: Client, node: str, vmid: int) -> str | None:
-    """sha256 of the user-data the guest booted with; None when the guest cannot tell (no
-    such file: cloud-init did not store one)."""
-    result = run(client, node, vmid, ["sha256sum", BOOTED_USER_DATA])
-    return parse_sha256sum(result.out) if result.exitcode == 0 else None
+def booted_settings_digest(client: Client, node: str, vmid: int) -> str | None:
+    """sha256 of the user-data the guest booted with, K3s versions left out (the upgrade Plans
+    change those in place); None when the guest cannot tell (cloud-init stored none)."""
+    try:
+        text = read_file(client, node, vmid, BOOTED_USER_DATA)
+    except AgentError as exc:
+        if exc.kind == AgentFailure.NO_FILE:
+            return None
+        raise
+    return settings_digest(text)
+
+
+def settings_digest(user_data: str) -> str:
+    return hashlib.sha256(without_versions(user_data).encode()).hexdigest()

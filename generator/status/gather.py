@@ -4,7 +4,6 @@ lab is ready. Whatever cannot be asked yet becomes an explained "unknown", never
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -110,13 +109,16 @@ def _cloud_init(src: Sources, node: Node, pve_node: str, guest: Guest) -> Guest:
 
 
 def _rendered_digest(src: Sources, node: Node) -> str | None:
+    from generator.status import cloudinit
+
     path = src.directory / naming.seed_path(node.name, "user-data")
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    return cloudinit.settings_digest(path.read_text()) if path.is_file() else None
 
 
 def _seed_changed(src: Sources, node: Node, pve_node: str, guest: Guest) -> Guest:
-    """Whether the node booted from other user-data than is rendered now: only a note,
-    since cloud-init runs once per instance and the node keeps what it booted with."""
+    """Whether the node booted from other user-data than is rendered now, K3s versions left
+    out (the upgrade Plans change those in place): only a note, since cloud-init runs once
+    per instance and the node keeps what it booted with."""
     from generator.proxmox import agent
     from generator.status import cloudinit
 
@@ -126,7 +128,7 @@ def _seed_changed(src: Sources, node: Node, pve_node: str, guest: Guest) -> Gues
     if node.name not in src.booted:
         assert src.client is not None
         try:
-            src.booted[node.name] = cloudinit.booted_user_data_digest(
+            src.booted[node.name] = cloudinit.booted_settings_digest(
                 src.client, pve_node, node.vmid
             )
         except agent.AgentError:

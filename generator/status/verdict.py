@@ -239,7 +239,8 @@ def _seed_note(guest: Guest) -> str:
     return (
         f"{guest.name}: booted from user-data other than the rendered"
         f" {naming.seed_path(guest.name, 'user-data')}: it keeps the settings it booted with"
-        " (K3s version, login user, SSH keys, K3s config) until it is rebuilt from the new seed"
+        " (login user, SSH keys, K3s config) until it is rebuilt: homelab-gen boot"
+        " --replace-stale"
     )
 
 

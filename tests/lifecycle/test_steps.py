@@ -160,7 +160,7 @@ def test_a_broken_journal_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_settings_leave_out_every_form_of_the_k3s_version() -> None:
-    from generator.lifecycle.stale import settings_of
+    from generator.config.checks.k3s_version import without_versions as settings_of
 
     old = "INSTALL_K3S_VERSION=v1.33.4+k3s1\nurl: .../k3s/v1.33.4%2Bk3s1/install.sh\nuser: a\n"
     new = old.replace("v1.33.4+k3s1", "v1.34.1-rc2+k3s1").replace("v1.33.4%2B", "v1.34.1%2B")

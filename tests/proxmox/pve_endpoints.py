@@ -105,12 +105,14 @@ TABLE: dict[tuple[str, str], Endpoint] = {
         "", f"{_AGENT}, network-get-interfaces", "the node's address"
     ),
     ("GET", "/nodes/{node}/qemu/{vmid}/agent/file-read"): _e(
-        "file", f"{_AGENT}, file-read", "K3s's kubeconfig"
+        "file",
+        f"{_AGENT}, file-read",
+        "K3s's kubeconfig; the user-data the node booted with (seed drift, --replace-stale)",
     ),
     ("POST", "/nodes/{node}/qemu/{vmid}/agent/exec"): _e(
         "command",
         f"{_AGENT}, exec",
-        "cloud-init status; sha256sum of the user-data the node booted with (seed drift)",
+        "cloud-init status",
     ),
     ("GET", "/nodes/{node}/qemu/{vmid}/agent/exec-status"): _e(
         "pid", f"{_AGENT}, exec-status", "its output"

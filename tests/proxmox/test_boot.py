@@ -142,17 +142,27 @@ def test_q35_template_gets_a_scsi_seed_cd(fake: FakePVE) -> None:
     assert "ide2" not in config  # the clone's own cloud-init drive is gone
 
 
-def test_changed_seed_is_uploaded_under_a_new_name(fake: FakePVE) -> None:
+def test_changed_seed_is_uploaded_and_waits_for_the_rebuild(fake: FakePVE) -> None:
     cluster = make_cluster(fake, 1, 0)
     boot(fake, cluster)
+    old = fake.state.vms[201].config["ide2"]
+    count = len(fake.state.mutating_calls())
+    run = boot(fake, cluster, texts=seed_texts(cluster, version="2"))
+    calls = fake.state.mutating_calls()[count:]
+    # The VM booted from its seed and keeps it: cloud-init would not apply another.
+    assert [c.template.rsplit("/", 1)[-1] for c in calls] == ["upload"]
+    assert fake.state.vms[201].config["ide2"] == old
+    assert any("boot --replace-stale" in n for vm in run.prepared.plan.vms for n in vm.notes)
+    volumes = fake.state.storage("pve", "local").volumes
+    assert len(volumes) == 2
+    # Rebuilt (its VM gone, as boot --replace leaves it), it gets the new seed, and the old
+    # one, which holds the join token, goes once no VM holds it.
+    del fake.state.vms[201]
     count = len(fake.state.mutating_calls())
     boot(fake, cluster, texts=seed_texts(cluster, version="2"))
     calls = fake.state.mutating_calls()[count:]
-    assert [c.template.rsplit("/", 1)[-1] for c in calls] == ["upload", "config", "{volume}"]
-    volumes = fake.state.storage("pve", "local").volumes
     current = fake.state.vms[201].config["ide2"].split(",")[0]
-    # The old seed, which holds the join token, goes once the VM holds the new one.
-    assert list(volumes) == [current]
+    assert list(volumes) == [current] and current != old.split(",")[0]
     assert calls[-1].method == "DELETE" and current not in calls[-1].path
 
 
@@ -230,6 +240,7 @@ def test_destroy_rides_out_transient_faults(fake: FakePVE, step: str, kind: str)
 def test_a_seed_deletion_rides_out_transient_faults(fake: FakePVE, kind: str) -> None:
     cluster = make_cluster(fake, 1, 0)
     boot(fake, cluster)
+    del fake.state.vms[201]  # rebuilt: its old seed is left unused
     fake.state.faults.append(Fault("delete", kind, times=1))
     run = boot(fake, cluster, texts=seed_texts(cluster, version="2"))
     fake.wait_idle()

@@ -256,3 +256,53 @@ def test_a_node_whose_seed_changed_is_told_it_keeps_its_old_settings(
     notes = {vm.name: vm.notes for vm in plan.vms}
     assert any("keeps the settings it booted with" in n for n in notes["k3s-server-1"]) is drift
     assert not any("booted with" in n for n in notes["k3s-agent-1"])
+
+
+def _seeds_with_k3s(version: str, user: str = "homelab") -> dict[str, dict[str, str]]:
+    return {
+        n.name: {
+            "user-data": f"#cloud-config\nuser: {user}\n"
+            f"INSTALL_K3S_VERSION='{version}'\n"
+            f"url: https://raw.githubusercontent.com/k3s-io/k3s/{version.replace('+', '%2B')}/\n",
+            "meta-data": f"instance-id: {n.name}\n",
+            "network-config": "version: 2\n",
+        }
+        for n in CLUSTER.nodes
+    }
+
+
+def _refs(texts: dict[str, dict[str, str]]) -> dict[str, SeedRef]:
+    return {n.name: seed_ref(CLUSTER, n, texts[n.name]) for n in CLUSTER.nodes}
+
+
+def _booted_with(ref: SeedRef) -> VMFacts:
+    node = CLUSTER.nodes[0]
+    config = {k: str(v) for k, v in template_config().items() if k != "template"}
+    config.update(desired_config(CLUSTER, node, _template(), ref))
+    config["scsi0"] = f"local-lvm:vm-{node.vmid}-disk-0,size={node.disk}G"
+    return VMFacts(node.vmid, "pve", "running", config)
+
+
+def test_a_new_k3s_version_alone_is_swapped_in_place_and_is_no_drift() -> None:
+    old = _refs(_seeds_with_k3s("v1.33.4+k3s1"))
+    bumped = _refs(_seeds_with_k3s("v1.34.1+k3s1"))
+    name = CLUSTER.nodes[0].name
+    # the file names share the settings part and differ in the whole
+    assert old[name].digest[:6] == bumped[name].digest[:6]
+    assert old[name].digest != bumped[name].digest
+    observed = _observed({201: _booted_with(old[name]), 301: _finished(CLUSTER, 1)})
+    row = make_plan(CLUSTER, observed, bumped, False).vms[0]
+    assert not row.notes
+    configure = next(a for a in row.actions if a.kind == "configure")
+    assert bumped[name].volids[0] in configure.param(seed_slot(_template()))
+
+
+def test_other_settings_keep_the_booted_seed_attached_and_are_noted() -> None:
+    old = _refs(_seeds_with_k3s("v1.33.4+k3s1"))
+    changed = _refs(_seeds_with_k3s("v1.33.4+k3s1", user="ops"))
+    name = CLUSTER.nodes[0].name
+    assert old[name].digest[:6] != changed[name].digest[:6]
+    observed = _observed({201: _booted_with(old[name]), 301: _finished(CLUSTER, 1)})
+    row = make_plan(CLUSTER, observed, changed, False).vms[0]
+    assert [a.kind for a in row.actions] == ["upload"]  # ready for the rebuild, not attached
+    assert any("--replace-stale" in n for n in row.notes)

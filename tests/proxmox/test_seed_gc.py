@@ -17,7 +17,7 @@ from generator.proxmox.observe import NodeFacts, Observed, StorageFacts, VMFacts
 from generator.proxmox.plan import desired_config, make_plan
 from generator.proxmox.seeds import SeedRef, seed_ref
 from generator.proxmox.view import print_plan
-from tests.fakes.pve import FakePVE, Fault, Vm, running_fake
+from tests.fakes.pve import FakePVE, Vm, running_fake
 from tests.fakes.pve.harness import assert_converged, boot, make_cluster, seed_texts
 from tests.fakes.pve.state import STORAGE_PRIVS, full_permissions, revoke, template_config
 
@@ -88,15 +88,14 @@ ON_OLD = [_vm(0, OLD[SERVER.name]), _vm(1, OLD[AGENT.name])]
 ON_NEW = [_vm(0, NEW[SERVER.name]), _vm(1, NEW[AGENT.name])]
 SMALLER = make_cluster(None, 1, 0)
 TABLE = [
-    ("seed changed: swapped, then the old ones go", ON_OLD, BOTH, NEW, {OLD_SERVER, OLD_AGENT}),
-    ("stopped VMs too", [replace(v, status="stopped") for v in ON_OLD], BOTH, NEW,
-     {OLD_SERVER, OLD_AGENT}),
+    ("seed changed: each VM keeps the one it booted", ON_OLD, BOTH, NEW, set()),
+    ("stopped VMs too", [replace(v, status="stopped") for v in ON_OLD], BOTH, NEW, set()),
     ("finished cluster: nothing to delete", ON_NEW, {NEW_SERVER, NEW_AGENT}, NEW, set()),
     ("old seeds already unused", ON_NEW, BOTH, NEW, {OLD_SERVER, OLD_AGENT}),
     ("removed node whose VM is gone", ON_NEW, {NEW_SERVER, NEW_AGENT, REMOVED_NODE}, NEW,
      {REMOVED_NODE}),
-    ("new seed not uploaded yet: the old one is swapped after the upload", ON_OLD,
-     {OLD_SERVER, OLD_AGENT}, NEW, {OLD_SERVER, OLD_AGENT}),
+    ("new seed not uploaded yet: uploaded, the booted one kept", ON_OLD,
+     {OLD_SERVER, OLD_AGENT}, NEW, set()),
     ("running VM still runs the old seed (change pending)",
      [replace(ON_NEW[0], running_config=ON_OLD[0].config), ON_NEW[1]], BOTH, NEW, {OLD_AGENT}),
     ("old seed still on another slot the plan keeps",
@@ -136,12 +135,19 @@ def test_without_datastore_allocate_the_seeds_stay_and_the_plan_says_why() -> No
 
 def test_plan_lists_each_seed_it_deletes() -> None:
     out = io.StringIO()
-    print_plan(make_plan(CLUSTER, _observed(ON_OLD, BOTH), NEW), out)
+    print_plan(make_plan(CLUSTER, _observed(ON_NEW, BOTH), NEW), out)
     text = out.getvalue()
-    assert "k3s-server-1 (201): configure" in text
+    assert "k3s-server-1 (201): -  [up to date]" in text
     assert f"{OLD_SERVER}: delete-seed  [unused seed" in text
     assert f"{OLD_AGENT}: delete-seed" in text
-    assert "4 action(s) planned" in text
+    assert "2 action(s) planned" in text
+
+
+def test_a_vm_keeps_the_seed_it_booted_and_the_plan_says_so() -> None:
+    plan = make_plan(CLUSTER, _observed(ON_OLD, BOTH), NEW)
+    assert plan.is_noop  # no swap: cloud-init would not apply the new seed anyway
+    notes = {vm.name: vm.notes for vm in plan.vms}
+    assert all(any("--replace-stale" in n for n in notes[v]) for v in ("k3s-server-1",))
 
 
 # -- against the fake PVE --------------------------------------------------------------------
@@ -166,10 +172,16 @@ def _isos(fake: FakePVE) -> set[str]:
     return set(fake.state.storage("pve", "local").volumes)
 
 
-def test_boot_deletes_old_seeds_after_the_swap_then_plans_nothing(fake: FakePVE) -> None:
+def test_boot_deletes_old_seeds_once_the_vms_are_rebuilt_then_plans_nothing(
+    fake: FakePVE,
+) -> None:
     cluster = make_cluster(fake, 1, 1)
     assert not boot(fake, cluster).errors
     first = _isos(fake)
+    assert not boot(fake, cluster, texts=seed_texts(cluster, "2")).errors
+    assert first <= _isos(fake)  # each booted VM keeps its seed
+    for vmid in (201, 301):  # rebuilt, as boot --replace leaves them: gone
+        del fake.state.vms[vmid]
     count = len(fake.state.mutating_calls())
     run = boot(fake, cluster, texts=seed_texts(cluster, "2"))
     assert not run.errors
@@ -180,27 +192,11 @@ def test_boot_deletes_old_seeds_after_the_swap_then_plans_nothing(fake: FakePVE)
     calls = fake.state.mutating_calls()[count:]
     deletes = [i for i, c in enumerate(calls) if c.method == "DELETE"]
     configs = [i for i, c in enumerate(calls) if c.path.endswith("/config")]
-    assert len(deletes) == 2 and min(deletes) > max(configs), "deleted before the swap"
+    assert len(deletes) == 2 and min(deletes) > max(configs), "deleted before the VMs were done"
     count = len(fake.state.mutating_calls())
     again = boot(fake, cluster, texts=seed_texts(cluster, "2"))
     assert again.prepared.plan.is_noop
     assert len(fake.state.mutating_calls()) == count
-
-
-def test_a_vm_whose_swap_failed_keeps_its_old_seed(fake: FakePVE) -> None:
-    cluster = make_cluster(fake, 1, 1)
-    assert not boot(fake, cluster).errors
-    fake.state.faults.append(Fault("config", "500", vmid=201, times=100))
-    run = boot(fake, cluster, texts=seed_texts(cluster, "2"))
-    assert [e for e in run.errors if "k3s-server-1" in e]
-    planned = {a.param("volid") for a in run.prepared.plan.actions if a.kind == "delete-seed"}
-    assert planned == {OLD_SERVER, OLD_AGENT}
-    assert fake.state.vms[201].config["ide2"].startswith(OLD_SERVER)
-    assert OLD_SERVER in _isos(fake) and OLD_AGENT not in _isos(fake)
-    assert any(e.vm.endswith(".iso") and e.state == "skipped" for e in run.events)
-    fake.state.faults.clear()
-    assert not boot(fake, cluster, texts=seed_texts(cluster, "2")).errors
-    assert OLD_SERVER not in _isos(fake)
 
 
 def test_pruned_node_loses_its_vm_and_then_its_seed(fake: FakePVE) -> None:
@@ -230,6 +226,7 @@ def test_without_the_privilege_boot_keeps_the_seeds(fake: FakePVE) -> None:
     del fake.state.permissions["/storage/local"]
     cluster = make_cluster(fake, 1, 0)
     boot(fake, cluster)
+    del fake.state.vms[201]  # rebuilt: its old seed is left unused
     run = boot(fake, cluster, texts=seed_texts(cluster, "2"))
     assert not run.errors and any("Datastore.Allocate" in w for w in run.prepared.plan.warnings)
     assert OLD_SERVER in _isos(fake)

@@ -128,16 +128,25 @@ def test_snippets_upload_over_verified_ssh_and_cicustom(sshd: Sshd, tmp_path: Pa
         assert len(first) == 6 and {_modes(snippets)[n] for n in first} == {0o600}
         assert sorted(p.name for p in storage_dir.iterdir()) == ["snippets"]  # no staging left
 
-        # A changed seed: the new files go up 0600, the old ones are deleted once swapped.
+        # A changed seed: the new files go up 0600; the booted VMs keep theirs until rebuilt.
         changed = seed_texts(cluster, version="2")
         run = boot(fake, cluster, texts=changed, ssh=target)
         assert not run.errors
-        deleted = {a.param("volid").split("/", 1)[1] for a in run.prepared.plan.actions
+        assert not [a for a in run.prepared.plan.actions if a.kind == "delete-seed"]
+        assert fake.state.vms[201].config["cicustom"] == config["cicustom"]
+        second = set(_modes(snippets)) - users_own - first
+        assert len(second) == 6 and first <= set(_modes(snippets))
+        assert {_modes(snippets)[n] for n in second} == {0o600}
+        # Rebuilt (gone, as boot --replace leaves them), the VMs take the new files and the
+        # old ones, holding the join token, are deleted.
+        for vmid in [n.vmid for n in cluster.nodes]:
+            del fake.state.vms[vmid]
+        rebuilt = boot(fake, cluster, texts=changed, ssh=target)
+        assert not rebuilt.errors
+        deleted = {a.param("volid").split("/", 1)[1] for a in rebuilt.prepared.plan.actions
                    if a.kind == "delete-seed"}  # fmt: skip
         assert deleted == first
-        second = set(_modes(snippets)) - users_own
-        assert len(second) == 6 and not second & first
-        assert {_modes(snippets)[n] for n in second} == {0o600}
+        assert set(_modes(snippets)) - users_own == second
         assert users_own <= set(_modes(snippets))
 
         count = len(fake.state.mutating_calls())

@@ -408,11 +408,13 @@ def booted_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]
         yield made
 
 
-def sha256sum_runs(made: Lab) -> int:
+def booted_reads(made: Lab) -> int:
+    """file-read calls for the user-data each node booted with."""
     return sum(
         1
         for c in made.pve.state.calls
-        if c.path.endswith("/agent/exec") and "sha256sum" in c.params.get("command", "")
+        if c.path.endswith("/agent/file-read")
+        and c.params.get("file") == "/var/lib/cloud/instance/user-data.txt"
     )
 
 
@@ -425,10 +427,21 @@ def test_seed_drift_is_noted_per_node_without_failing_readiness(
     data = json.loads(capsys.readouterr().out)
     assert [g["seed_changed"] for g in data["facts"]["guests"]] == [False, False, False]
     assert data["notes"] == []
-    assert sha256sum_runs(made) == len(made.cluster.nodes)
+    assert booted_reads(made) == len(made.cluster.nodes)
 
+    # A new K3s version alone is no drift: the upgrade Plans move running nodes to it.
     config = made.directory / "cluster.yaml"
     config.write_text(config.read_text().replace("v1.33.4+k3s1", "v1.34.1+k3s1"))
+    assert cli.main(["render", "-C", str(made.directory)]) == 0
+    capsys.readouterr()
+    made.pve.state.calls.clear()
+    assert run_status(made) == 0
+    out = capsys.readouterr().out
+    assert "older seed" not in out and "keeps the settings" not in out
+    assert booted_reads(made) == len(made.cluster.nodes)
+
+    # New login keys are: they reach a node only when it is rebuilt.
+    config.write_text(config.read_text().replace("me@laptop", "me@desktop"))
     assert cli.main(["render", "-C", str(made.directory)]) == 0
     capsys.readouterr()
     assert run_status(made) == 0
@@ -438,7 +451,8 @@ def test_seed_drift_is_noted_per_node_without_failing_readiness(
         assert "done (older seed)" in row, row
         note = next(x for x in out.splitlines() if x.startswith(f"note: {n.name}: "))
         assert f"cloud-init/{n.name}/user-data" in note
-        assert "keeps the settings it booted with (K3s version, login user, SSH keys" in note
+        assert "keeps the settings it booted with (login user, SSH keys" in note
+        assert "--replace-stale" in note
     assert out.rstrip().endswith("ready: everything is up")
 
 
@@ -452,7 +466,7 @@ def test_wait_asks_for_the_booted_seed_once_per_node(
     made.world.moments = [joining, joining, ready]
     assert run_status(made, "--wait", "--interval", "0.01", "--timeout", "30") == 0
     assert made.world.polls == 3
-    assert sha256sum_runs(made) == len(made.cluster.nodes)
+    assert booted_reads(made) == len(made.cluster.nodes)
 
 
 def test_a_guest_without_the_booted_user_data_gets_no_note(
@@ -460,7 +474,7 @@ def test_a_guest_without_the_booted_user_data_gets_no_note(
 ) -> None:
     made = booted_lab
     for n in made.cluster.nodes:
-        made.pve.state.vms[n.vmid].booted_user_data = None  # sha256sum: no such file
+        made.pve.state.vms[n.vmid].booted_user_data = None  # file-read: no such file
     seed = made.directory / "cloud-init" / made.cluster.nodes[0].name / "user-data"
     seed.write_text(seed.read_text() + "# changed\n")
     capsys.readouterr()

@@ -390,8 +390,8 @@ def test_seed_drift_is_a_note_per_node(seed_changed: bool | None, noted: bool) -
     verdict = report(lab(g(seed_changed=seed_changed), other, kube=both))
     expected = (
         f"{NAME}: booted from user-data other than the rendered cloud-init/{NAME}/user-data:"
-        " it keeps the settings it booted with (K3s version, login user, SSH keys, K3s config)"
-        " until it is rebuilt from the new seed"
+        " it keeps the settings it booted with (login user, SSH keys, K3s config) until it is"
+        " rebuilt: homelab-gen boot --replace-stale"
     )
     assert verdict.notes == ((expected,) if noted else ())
     assert verdict.ready and verdict.blocker is None

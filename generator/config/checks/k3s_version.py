@@ -25,6 +25,16 @@ K3S_VERSION = re.compile(
 )
 
 
+# A K3s version anywhere in a text, also URL-quoted (the installer's URL carries v1.33.4%2Bk3s1).
+IN_TEXT = re.compile(r"v\d+\.\d+\.\d+(?:-rc\d+)?(?:\+|%2[Bb])k3s\d+")
+
+
+def without_versions(text: str) -> str:
+    """`text` with every K3s version in it replaced by one placeholder: what a seed holds
+    besides the version, which the upgrade Plans change on a running node in place."""
+    return IN_TEXT.sub("<k3s-version>", text)
+
+
 @dataclass(frozen=True, order=True)
 class K3sVersion:
     major: int
