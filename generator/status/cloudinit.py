@@ -87,13 +87,6 @@ def cloud_init_status(
 # it. First-boot modules ran from it once per instance-id, so it is what the node was built
 # from unless the VM was restarted with another seed attached.
 BOOTED_USER_DATA = "/var/lib/cloud/instance/user-data.txt"
-_SHA256_LINE = re.compile(r"([0-9a-f]{64}) [ *]")
-
-
-def parse_sha256sum(text: str) -> str | None:
-    """The digest of coreutils' `sha256sum FILE` line (`<hex>  FILE`); None otherwise."""
-    found = _SHA256_LINE.match(text)
-    return found[1] if found else None
 
 
 def booted_settings_digest(client: Client, node: str, vmid: int) -> str | None:

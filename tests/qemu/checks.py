@@ -7,7 +7,6 @@ status; 23.4+ counts every WARNING/ERROR/CRITICAL/DEPRECATED log record as one. 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -104,13 +103,13 @@ def assert_cloud_init_clean(guest: Guest, long_text: str) -> None:
 
 
 def assert_booted_user_data(guest: Guest, target: Target) -> None:
-    """What `status` rests on to see seed drift: cloud-init keeps the user-data it booted
-    with, byte for byte, at the path status hashes, and sha256sum prints what status parses."""
-    rendered = hashlib.sha256(target.seed["user-data"].encode("utf-8")).hexdigest()
-    line = guest.sh(f"sha256sum {cloudinit.BOOTED_USER_DATA}")
-    assert cloudinit.parse_sha256sum(line) == rendered, (
-        f"{cloudinit.BOOTED_USER_DATA} is not the seed's user-data: {line!r}, want {rendered}"
+    """What `status` and `boot --replace-stale` rest on to see seed drift: cloud-init keeps
+    the user-data it booted with, byte for byte, at the path they read through the agent."""
+    booted = guest.read(cloudinit.BOOTED_USER_DATA)
+    assert booted == target.seed["user-data"], (
+        f"{cloudinit.BOOTED_USER_DATA} is not the seed's user-data"
     )
+    assert cloudinit.settings_digest(booted) == cloudinit.settings_digest(target.seed["user-data"])
 
 
 def assert_identity(guest: Guest, seed: Seed) -> None:
