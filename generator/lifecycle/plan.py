@@ -115,8 +115,12 @@ def make(
     problems = list(prepared.plan.problems)
     needs_kube = any(a.kind in steps.KUBE_KINDS for _, row in rows for a in row.actions)
     if rows and kube_nodes is None:
+        names = ", ".join(t.name for t, _ in rows)
+        resumed = (
+            " (an unfinished run recorded in .homelab-gen/lifecycle.json)" if book.entries else ""
+        )
         problems.append(
-            f"replacing or removing nodes needs the K3s API (to drain them and keep etcd"
+            f"replacing or removing {names}{resumed} needs the K3s API (to drain and keep etcd"
             f" quorum), which cannot be asked: {kube_error}"
         )
     elif needs_kube:

@@ -283,3 +283,14 @@ def test_prune_shrinks_three_servers_to_one_a_member_at_a_time(
     assert not {202, 203} & set(lab.pve.state.vms)
     assert sorted(lab.k8s.members.values()) == ["k3s-server-1"]
     assert sorted(lab.k8s.nodes) == ["k3s-agent-1", "k3s-agent-2", "k3s-server-1"]
+
+
+def test_without_the_kubeconfig_nothing_is_torn_down_and_the_message_says_why(
+    lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (lab.directory / f"{lab.config.name}.kubeconfig").unlink()
+    assert lab.boot("--replace", "k3s-agent-1") == 1
+    err = capsys.readouterr().err
+    assert "replacing or removing k3s-agent-1 needs the K3s API" in err
+    assert "run 'homelab-gen kubeconfig' first" in err
+    assert not lab.pve.state.mutating_calls()
