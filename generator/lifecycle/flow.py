@@ -70,35 +70,30 @@ def _join_note(cluster: Cluster, node: Node) -> str:
     )
 
 
-def _rejoin_first_server(directory: Path, cluster: Cluster) -> None:
-    """cluster.initialized set and the seeds rendered again, before anything is torn down."""
-    from generator import config
-
-    edit.set_initialized(directory, True)
-    updated = config.load(directory).cluster
+def _mark_initialized(directory: Path, value: bool) -> bool:
+    """cluster.initialized set, and the seeds rendered again; False when it already was."""
+    if not edit.set_initialized(directory, value):
+        return False
+    updated = core.load_cluster(directory, lambda _: None)
     workspace.apply_render(directory, workspace.plan_render(directory, updated))
+    return True
 
 
 def forget_cluster(directory: Path) -> str:
     """After destroy: no replacement is left to finish, and the next boot starts a new
     cluster, so the first server's seed gets cluster-init again. Returns what was done."""
-    from generator import config
-
     journal.save(directory, journal.Journal())
-    if not edit.set_initialized(directory, False):
-        return ""
     try:
-        updated = config.load(directory).cluster
-        workspace.apply_render(directory, workspace.plan_render(directory, updated))
+        if not _mark_initialized(directory, False):
+            return ""
     except HomelabError as exc:
         return (
             f"cluster.yaml: cluster.initialized is false again; render failed ({exc}):"
             " run 'homelab-gen render' before the next boot"
         )
-    first = updated.first_server.name
     return (
-        f"cluster.yaml: cluster.initialized is false again and {first}'s seed starts a new"
-        " cluster (cluster-init); commit both"
+        "cluster.yaml: cluster.initialized is false again and the first server's seed starts"
+        " a new cluster (cluster-init); commit both"
     )
 
 
@@ -127,7 +122,7 @@ def prepare(
         notes.append(_join_note(boot.cluster, init))
         # Only a cluster whose API answered exists for sure; without it nothing runs anyway.
         if not dry_run and kube_nodes is not None:
-            _rejoin_first_server(directory, boot.cluster)
+            _mark_initialized(directory, True)
             say(f"note: {notes[-1]}")
             boot = _prepare_boot(directory, env, request.prune, warn)
             targets = [n for t in targets for n in boot.cluster.nodes if n.name == t.name]
@@ -143,12 +138,7 @@ def prepare(
 def _prepare_boot(
     directory: Path, env: Environment, prune: bool, warn: Callable[[str], None]
 ) -> core.Prepared:
-    from generator import config
-
-    loaded = config.load(directory)
-    for warning in loaded.warnings:
-        warn(warning)
-    cluster = loaded.cluster
+    cluster = core.load_cluster(directory, warn)
     texts = workspace.load_seed_texts(directory, cluster)
     client = core.connect(cluster, directory, env=env, warn=warn)
     return core.prepare(client, cluster, texts, prune)

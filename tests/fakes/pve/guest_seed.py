@@ -101,7 +101,8 @@ def sha256sum(vm: Vm, path: str) -> tuple[str, str, int]:
 
 def booted_text(pve: FakePVE, req: Any, path: str) -> str | None:
     """An unscripted file-read of the user-data the VM booted with (the one file the fake's
-    guests hold); None like a file the guest does not have."""
+    guests hold); None like a file the guest does not have. qemu-server's file-read
+    (PVE/API2/Qemu/Agent.pm) answers the guest-file-read content base64-decoded, as here."""
     with pve.lock:
         vm = pve.vm(req.params["node"], req.int("vmid"))
         if path == BOOTED_USER_DATA and vm.booted_user_data is not None:
