@@ -204,7 +204,11 @@ def run_rows(run: Run, rows: Sequence[tuple[steps.Target, VMPlan]]) -> tuple[app
         try:
             run_row(run, target, row)
         except HomelabError as exc:
-            outcomes.append(apply.Outcome(row.name, (), f"{row.name}: {exc}"))
+            give_up = (
+                f"fix the cause and run boot again to resume; to give up instead, delete"
+                f" {journal.JOURNAL_FILE} (and `kubectl uncordon {row.name}` if it was drained)"
+            )
+            outcomes.append(apply.Outcome(row.name, (), f"{row.name}: {exc}\n  {give_up}"))
             left = ", ".join(r.name for _, r in rows[index + 1 :])
             if left:
                 why = f"not started, as {row.name} failed; run the command again to resume"

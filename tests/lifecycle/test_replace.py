@@ -112,6 +112,7 @@ def test_a_blocking_budget_stops_the_drain_with_its_message(
     text = captured.out + captured.err
     assert "default/web-0" in text and "disruption budget" in text
     assert "--drain-timeout" in text
+    assert "delete .homelab-gen/lifecycle.json" in text and "kubectl uncordon k3s-agent-1" in text
     assert not lab.pve_calls("DELETE") and lab.pve.state.vms[301].status == "running"
     assert "DELETE /api/v1/nodes/k3s-agent-1" not in lab.world.requests
 
