@@ -11,8 +11,9 @@ Run: python3 benchmarks/lifecycle.py
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
-import secrets
 import sys
 import tempfile
 import time
@@ -21,72 +22,32 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from generator.cli import main
-from generator.config.load import load
 from generator.lifecycle import run
-from tests.fakes.kube import Cluster, World, running_kube
-from tests.fakes.pve import FakePVE, default_state, make_tls
-from tests.fakes.pve.agent_routes import Guests, agent_routes
-from tests.fakes.pve.harness import cluster_yaml
-from tests.fakes.pve.routes import ROUTES
-from tests.fakes.pve.state import Vm
-from tests.lifecycle.conftest import write_kubeconfig
+from tests.lifecycle.labs import booted_lab
 
 SERVERS, AGENTS = 3, 4
 
 
-def _quiet(argv: list[str]) -> int:
-    with open(os.devnull, "w") as sink:
-        saved = sys.stdout
-        sys.stdout = sink
-        try:
-            return main(argv)
-        finally:
-            sys.stdout = saved
-
-
 def measure(root: Path) -> list[tuple[str, float, int, int]]:
     run.POLL_INTERVAL = 0.01
-    guests = Guests()
-    state = default_state(secrets.token_hex(16))
     rows = []
-    with FakePVE(state, make_tls(root / "tls"), routes=ROUTES + agent_routes(guests)) as pve:
-        repo = root / "lab"
-        repo.mkdir()
-        (repo / "cluster.yaml").write_text(cluster_yaml(pve, SERVERS, AGENTS))
-        os.environ["HOMELAB_GEN_PVE_TOKEN"] = pve.state.token_secret
-        assert _quiet(["render", "-C", str(repo)]) == 0
-        assert _quiet(["boot", "-C", str(repo), "--yes"]) == 0
-        config = load(repo).cluster
-        k8s = Cluster()
-        for node in config.nodes:
-            guests.vm(node.vmid)
-            k8s.add_node(node.name, control_plane=node.is_server)
-        agents = [n.name for n in config.agents]
-        k8s.add_replicaset("web", 4, nodes=agents)
-        k8s.add_pdb("web", selector={"app": "web"}, min_available=3)
-        world = World(cluster=k8s)
-        with running_kube(root, world) as kube:
-            write_kubeconfig(kube, config, repo)
-            servers = {n.name for n in config.servers}
-
-            def joins(vm: Vm) -> None:
-                name = str(vm.config["name"])
-                with kube.lock:
-                    k8s.vm_created(name, control_plane=name in servers)
-
-            pve.state.on_start.append(joins)
-            for node in ("k3s-agent-1", "k3s-server-2"):
-                pve.state.calls.clear()
-                world.requests.clear()
-                start = time.perf_counter()
-                assert _quiet(["boot", "-C", str(repo), "--yes", "--replace", node]) == 0
-                took = time.perf_counter() - start
-                rows.append((node, took, len(pve.state.calls), len(world.requests)))
+    with booted_lab(root, SERVERS, AGENTS, os.environ.__setitem__) as lab:
+        agents = [n.name for n in lab.config.agents]
+        lab.k8s.add_replicaset("web", 4, nodes=agents)
+        lab.k8s.add_pdb("web", selector={"app": "web"}, min_available=3)
+        for node in ("k3s-agent-1", "k3s-server-2"):
+            lab.pve.state.calls.clear()
+            lab.world.requests.clear()
+            start = time.perf_counter()
+            argv = ["boot", "-C", str(lab.directory), "--yes", "--replace", node]
+            assert main(argv) == 0
+            took = time.perf_counter() - start
+            rows.append((node, took, len(lab.pve.state.calls), len(lab.world.requests)))
     return rows
 
 
 def main_() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
         rows = measure(Path(tmp))
     print(f"lab: {SERVERS} servers + {AGENTS} agents; one node replaced per run")
     print(f"{'node':<14} {'wall s':>7} {'PVE calls':>10} {'K3s requests':>13}")

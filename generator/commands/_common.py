@@ -51,10 +51,6 @@ def prepare_from_disk(
     directory: Path, env: Environment, prune: bool, warn: Callable[[str], None]
 ) -> core.Prepared:
     """cluster.yaml and the rendered seeds on disk, then a look at Proxmox and a plan."""
-    from generator import workspace
-    from generator.proxmox import core
+    from generator.lifecycle import flow
 
-    cluster = core.load_cluster(directory, warn)
-    texts = workspace.load_seed_texts(directory, cluster)
-    client = core.connect(cluster, directory, env=env, warn=warn)
-    return core.prepare(client, cluster, texts, prune)
+    return flow.prepare_boot(directory, env, prune, warn)

@@ -112,7 +112,7 @@ def prepare(
     warn: Callable[[str], None],
     say: Callable[[str], None],
 ) -> Prepared:
-    boot = _prepare_boot(directory, env, request.prune, warn)
+    boot = prepare_boot(directory, env, request.prune, warn)
     targets = _targets(boot, request)
     kubeconfig, why = access.read_kubeconfig(boot.cluster, directory)
     kube_nodes, why = _kube_nodes(kubeconfig, why)
@@ -124,7 +124,7 @@ def prepare(
         if not dry_run and kube_nodes is not None:
             _mark_initialized(directory, True)
             say(f"note: {notes[-1]}")
-            boot = _prepare_boot(directory, env, request.prune, warn)
+            boot = prepare_boot(directory, env, request.prune, warn)
             targets = [n for t in targets for n in boot.cluster.nodes if n.name == t.name]
     # The first server among them joins once rebuilt, so it starts no second cluster.
     rebuilding = {n.name for n in targets}
@@ -135,9 +135,10 @@ def prepare(
     return Prepared(boot, made, kubeconfig, tuple(notes))
 
 
-def _prepare_boot(
+def prepare_boot(
     directory: Path, env: Environment, prune: bool, warn: Callable[[str], None]
 ) -> core.Prepared:
+    """cluster.yaml and the rendered seeds on disk, then a look at Proxmox and boot's plan."""
     cluster = core.load_cluster(directory, warn)
     texts = workspace.load_seed_texts(directory, cluster)
     client = core.connect(cluster, directory, env=env, warn=warn)

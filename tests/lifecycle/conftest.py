@@ -1,106 +1,22 @@
-"""A booted lab on the fake PVE with its K3s cluster on the fake K3s API: three servers and
-two agents, a two-replica app under a PodDisruptionBudget, and the repo's kubeconfig.
-
-A VM that the fake PVE starts joins the fake cluster a few requests later (its kubelet
-registering NotReady, then Ready), as a rebuilt node does.
-"""
+"""The lab every lifecycle scenario starts from: three servers and two agents booted on the
+fakes, a two-replica app under a PodDisruptionBudget, a DaemonSet pod, fast polling."""
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from generator.cli import main
-from generator.config.load import load
-from generator.config.model import Cluster as ClusterConfig
 from generator.lifecycle import run
-from generator.status import kubeconfig
-from tests.fakes.kube import Cluster, FakeKube, World, running_kube
-from tests.fakes.pve import FakePVE, default_state, make_tls
-from tests.fakes.pve.agent_routes import Guests, agent_routes
-from tests.fakes.pve.harness import cluster_yaml
-from tests.fakes.pve.routes import ROUTES
-from tests.fakes.pve.state import Vm
-
-
-@dataclass
-class Lab:
-    directory: Path
-    pve: FakePVE
-    kube: FakeKube
-    world: World
-    k8s: Cluster
-    config: ClusterConfig
-
-    def cli(self, *args: str) -> int:
-        return main([*args, "-C", str(self.directory)])
-
-    def boot(self, *args: str) -> int:
-        return self.cli("boot", "--yes", *args)
-
-    def reload(self) -> ClusterConfig:
-        self.config = load(self.directory).cluster
-        return self.config
-
-    def node_ready(self, name: str) -> bool:
-        obj = self.k8s.nodes.get(name)
-        return bool(obj) and obj["status"]["conditions"][0]["status"] == "True"
-
-    def pve_calls(self, method: str, suffix: str = "") -> list[str]:
-        return [
-            c.path
-            for c in self.pve.state.calls
-            if c.method == method and c.path.endswith(suffix) and c.status < 400
-        ]
-
-
-def write_kubeconfig(kube: FakeKube, config: ClusterConfig, directory: Path) -> None:
-    ours = kubeconfig.rewrite(kubeconfig.parse(kube.k3s_yaml(), "k3s.yaml"), config.name, kube.url)
-    kubeconfig.write(directory / f"{config.name}.kubeconfig", ours)
+from tests.lifecycle.labs import Lab, booted_lab
 
 
 @pytest.fixture
 def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
     monkeypatch.setattr(run, "POLL_INTERVAL", 0.01)
-    guests = Guests()  # every VM's agent answers; file-read gives the user-data it booted
-    state = default_state(secrets.token_hex(16))
-    routes = ROUTES + agent_routes(guests)
-    with FakePVE(state, make_tls(tmp_path / "pve-tls"), routes=routes) as pve:
-        directory = tmp_path / "lab"
-        directory.mkdir()
-        (directory / "cluster.yaml").write_text(cluster_yaml(pve, 3, 2))
-        monkeypatch.setenv("HOMELAB_GEN_PVE_TOKEN", pve.state.token_secret)
-        assert main(["render", "-C", str(directory)]) == 0
-        assert main(["boot", "-C", str(directory), "--yes"]) == 0
-        config = load(directory).cluster
-        for node in config.nodes:
-            guests.vm(node.vmid)
-        k8s = Cluster(join_after=2, ready_after=3)
-        for node in config.nodes:
-            k8s.add_node(node.name, control_plane=node.is_server)
-        k8s.add_replicaset("web", 2, nodes=["k3s-agent-1", "k3s-agent-2"])
-        k8s.add_pdb("web", selector={"app": "web"}, min_available=1)
-        k8s.add_pod("svclb-1", "k3s-agent-1", owner=("DaemonSet", "svclb"))
-        world = World(cluster=k8s)
-        with running_kube(tmp_path, world) as kube:
-            write_kubeconfig(kube, config, directory)
-
-            servers = {n.name for n in config.servers}
-
-            def joins(vm: Vm) -> None:
-                name = str(vm.config["name"])
-                with kube.lock:
-                    k8s.vm_created(name, control_plane=name in servers)
-
-            pve.state.on_start.append(joins)
-            pve.state.calls.clear()
-            yield Lab(directory, pve, kube, world, k8s, config)
-
-
-def journal_exists(directory: Path) -> bool:
-    return os.path.exists(directory / ".homelab-gen" / "lifecycle.json")
+    with booted_lab(tmp_path, 3, 2, monkeypatch.setenv) as made:
+        made.k8s.add_replicaset("web", 2, nodes=["k3s-agent-1", "k3s-agent-2"])
+        made.k8s.add_pdb("web", selector={"app": "web"}, min_available=1)
+        made.k8s.add_pod("svclb-1", "k3s-agent-1", owner=("DaemonSet", "svclb"))
+        yield made

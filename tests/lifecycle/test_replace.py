@@ -9,7 +9,7 @@ import pytest
 
 from generator.lifecycle import run
 from tests.fakes.pve.harness import cluster_yaml
-from tests.lifecycle.conftest import Lab, journal_exists
+from tests.lifecycle.labs import Lab, journal_exists
 
 REPLACE_STEPS = ["drain", "stop", "delete", "delete-node", "clone", "configure", "resize"]
 
