@@ -117,21 +117,39 @@ def to_plain(node: Any) -> Any:
     return node
 
 
-def set_key(text: str, mapping_path: tuple[str, ...], key: str, value: Any, comment: str) -> str:
-    """`text` with mapping_path's `key` set to `value`, every other line and comment kept as
-    the user wrote them; a new key goes at the end of its mapping with `comment` beside it."""
+def _round_trip() -> YAML:
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.width = 4096
     yaml.indent(mapping=2, sequence=4, offset=2)  # as `new` and render write lists
+    return yaml
+
+
+def _edited(text: str, mapping_path: tuple[str, ...], change: Any) -> str:
+    yaml = _round_trip()
     document = yaml.load(text)
     target = document
     for name in mapping_path:
         target = target[name]
-    is_new = key not in target
-    target[key] = value
-    if is_new and comment:
-        target.yaml_add_eol_comment(comment, key)
+    change(target)
     stream = io.StringIO()
     yaml.dump(document, stream)
     return stream.getvalue()
+
+
+def set_key(text: str, mapping_path: tuple[str, ...], key: str, value: Any, comment: str) -> str:
+    """`text` with mapping_path's `key` set to `value`, every other line and comment kept as
+    the user wrote them; a new key goes at the end of its mapping with `comment` beside it."""
+
+    def change(target: Any) -> None:
+        is_new = key not in target
+        target[key] = value
+        if is_new and comment:
+            target.yaml_add_eol_comment(comment, key)
+
+    return _edited(text, mapping_path, change)
+
+
+def drop_key(text: str, mapping_path: tuple[str, ...], key: str) -> str:
+    """`text` without mapping_path's `key` (and the comment on its line), the rest kept."""
+    return _edited(text, mapping_path, lambda target: target.pop(key, None))

@@ -14,12 +14,16 @@ INITIALIZED_COMMENT = (
 
 
 def set_initialized(directory: Path, value: bool) -> bool:
-    """Set cluster.initialized; False when it already had that value (nothing written)."""
+    """Set cluster.initialized (false: the key goes, as false is its default); False when it
+    already had that value (nothing written)."""
     path = directory / CONFIG_NAME
     text = fileio.read_text(path, what="cluster.yaml", hint="use -C DIR")
     if parse(text, str(path)).cluster.cluster.initialized is value:
         return False
-    changed = yamlio.set_key(text, ("cluster",), "initialized", value, INITIALIZED_COMMENT)
+    if value:
+        changed = yamlio.set_key(text, ("cluster",), "initialized", True, INITIALIZED_COMMENT)
+    else:
+        changed = yamlio.drop_key(text, ("cluster",), "initialized")
     parse(changed, str(path))  # never leave a cluster.yaml that does not load
     fileio.write_atomic(path, changed, mode=path.stat().st_mode & 0o777)
     return True

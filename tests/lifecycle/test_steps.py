@@ -90,6 +90,7 @@ def _repo(tmp_path: Path, servers: int) -> Path:
 
 def test_first_server_starts_the_cluster_until_initialized_then_joins(tmp_path: Path) -> None:
     directory = _repo(tmp_path, 3)
+    original = (directory / "cluster.yaml").read_text()
     cluster = load(directory).cluster
     first = cluster.first_server
     assert k3s.join_settings(cluster, first) == {"cluster-init": True}
@@ -100,8 +101,11 @@ def test_first_server_starts_the_cluster_until_initialized_then_joins(tmp_path: 
     joined = load(directory).cluster
     assert k3s.join_settings(joined, joined.first_server) == {"server": "https://10.0.0.5:6443"}
     # the other servers and agents are as before
-    for before, after in zip(cluster.nodes[1:], joined.nodes[1:], strict=True):
-        assert k3s.join_settings(cluster, before) == k3s.join_settings(joined, after)
+    for old, new in zip(cluster.nodes[1:], joined.nodes[1:], strict=True):
+        assert k3s.join_settings(cluster, old) == k3s.join_settings(joined, new)
+    # unset again (destroy): the key goes, and the file is as the user wrote it
+    assert edit.set_initialized(directory, False) is True
+    assert (directory / "cluster.yaml").read_text() == original
 
 
 def test_a_single_server_always_starts_its_cluster(tmp_path: Path) -> None:
