@@ -82,7 +82,14 @@ def check_addresses(data: dict[str, Any], found: Findings) -> None:
         address = ipv4(value)
         if address is None:
             found.error(where, f"{value!r} is not an IPv4 address", "e.g. 10.0.0.11")
-        elif cidr is not None:
+        elif cidr is None:
+            continue
+        elif where.startswith("network.dns["):
+            # A resolver may live anywhere (1.1.1.1, a Pi-hole on another subnet); only
+            # inside the node network must it be a host address.
+            if address in cidr:
+                _check_host_address(where, address, cidr, found)
+        else:
             _check_inside(where, address, cidr, found)
 
 
@@ -93,7 +100,14 @@ def _check_inside(
         found.error(
             where, f"{address} is outside network.cidr {cidr}", f"pick an address in {cidr}"
         )
-    elif address == cidr.network_address:
+    else:
+        _check_host_address(where, address, cidr, found)
+
+
+def _check_host_address(
+    where: str, address: ipaddress.IPv4Address, cidr: ipaddress.IPv4Network, found: Findings
+) -> None:
+    if address == cidr.network_address:
         found.error(where, f"{address} is the network address of {cidr}", "use a host address")
     elif address == cidr.broadcast_address and cidr.prefixlen < 31:
         found.error(where, f"{address} is the broadcast address of {cidr}", "use a host address")
