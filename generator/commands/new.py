@@ -25,13 +25,17 @@ def configure(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from generator.errors import UsageError
     from generator.scaffold import create
     from generator.secretstore import KEY_FILE
 
+    asks = not (args.no_input or args.answers is not None)
+    if asks and not sys.stdin.isatty():
+        raise UsageError("stdin is not a terminal: use --no-input or --answers FILE")
     result = create.create(
         args.target,
         answers_file=args.answers,
-        no_input=args.no_input or args.answers is not None,
+        no_input=not asks,
         use_git=not args.no_git,
         home=Path.home(),
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from generator import resources, yamlio
-from generator.errors import ConfigError, HomelabError
+from generator.errors import ConfigError, HomelabError, UsageError
 
 TEMPLATE = "cluster"
 
@@ -97,6 +97,12 @@ def generate(target: Path, answers: dict[str, Any], no_input: bool) -> Path:
     except CookiecutterException as exc:
         shutil.rmtree(work, ignore_errors=True)
         raise HomelabError(f"the scaffold failed: {exc}", "check the answers given") from None
+    except EOFError:
+        shutil.rmtree(work, ignore_errors=True)
+        raise UsageError(
+            "stdin closed (Ctrl-D) before the last question: nothing was written;"
+            " use --no-input or --answers FILE"
+        ) from None
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from generator import config, secretstore
+from tests.scaffold.terminal import CTRL_C, CTRL_D, Terminal
 from tests.test_cli import run_cli
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -164,13 +165,65 @@ def test_default_ssh_key_comes_from_home(tmp_path: Path) -> None:
     assert config.load(tmp_path / "lab").cluster.ssh_authorized_keys == (public,)
 
 
+def terminal(tmp_path: Path, *args: str) -> Terminal:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    env = {**os.environ, "HOME": str(home), "GIT_CONFIG_GLOBAL": str(home / ".gitconfig")}
+    env.pop("NO_COLOR", None)
+    return Terminal([sys.executable, "-m", "generator", "new", *args], tmp_path, env)
+
+
 def test_interactive_prompts_take_typed_answers(tmp_path: Path) -> None:
     # cluster name typed, every other question takes its default (Enter).
-    result = new(tmp_path, "lab", stdin="typed\n" + "\n" * 40)
-    assert result.returncode == 0, result.stderr
+    term = terminal(tmp_path, "lab")
+    try:
+        term.expect("Cluster name")
+        term.line("typed")
+        for _ in range(40):
+            term.line("")
+        assert term.wait() == 0, term.output
+    finally:
+        term.kill()
     cluster = config.load(tmp_path / "lab").cluster
     assert cluster.name == "typed"
     assert [n.name for n in cluster.nodes] == ["typed-server-1", "typed-agent-1", "typed-agent-2"]
+
+
+def test_stdin_not_a_terminal_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    result = new(tmp_path, "lab", stdin="typed\n")
+    assert result.returncode == 2
+    assert result.stderr == "error: stdin is not a terminal: use --no-input or --answers FILE\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
+
+
+def test_ctrl_d_at_a_prompt_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    term = terminal(tmp_path, "lab")
+    try:
+        term.expect("Cluster name")
+        term.line("typed")
+        term.expect("domain")
+        term.send(CTRL_D)
+        assert term.wait() == 2, term.output
+    finally:
+        term.kill()
+    assert "error: stdin closed (Ctrl-D)" in term.output
+    assert "use --no-input or --answers FILE" in term.output
+    assert "crash" not in term.output and "Traceback" not in term.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
+
+
+def test_ctrl_c_at_a_prompt_exits_130_and_writes_nothing(tmp_path: Path) -> None:
+    term = terminal(tmp_path, "lab")
+    try:
+        term.expect("Cluster name")
+        term.line("typed")
+        term.expect("domain")
+        term.send(CTRL_C)
+        assert term.wait() == 130, term.output
+    finally:
+        term.kill()
+    assert "Traceback" not in term.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
 
 
 def test_refuses_a_non_empty_folder_and_touches_nothing(tmp_path: Path) -> None:
