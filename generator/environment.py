@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from generator.errors import HomelabError
+from generator.errors import UsageError
 
 TOKEN_ENV = "HOMELAB_GEN_PVE_TOKEN"
 CONNECT_TIMEOUT_ENV = "HOMELAB_GEN_PVE_CONNECT_TIMEOUT"
@@ -56,8 +56,9 @@ def proxmox_token(env: Environment, stored: Callable[[], str | None]) -> str:
     """
     secret = env.pve_token or stored()
     if not secret:
-        raise HomelabError(
-            "no Proxmox API token secret",
+        raise UsageError(
+            f"no Proxmox API token secret: {TOKEN_ENV} is unset and the secrets store"
+            " holds no proxmox_token",
             f"set {TOKEN_ENV}, or run 'homelab-gen secret set proxmox_token'",
         )
     return secret

@@ -9,7 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from generator.errors import HomelabError
+from generator.errors import ConfigError, HomelabError, UsageError
 
 STATE_DIR = ".homelab-gen"
 SECRETS_FILE = f"{STATE_DIR}/secrets.yaml"  # mode 0600, git-ignored
@@ -18,12 +18,34 @@ RENDERED_FILE = f"{STATE_DIR}/rendered.json"  # what render wrote last: finds or
 
 
 def read_text(path: Path, what: str, hint: str) -> str:
+    """The file's UTF-8 text. A missing file is a usage error and bytes that are not UTF-8
+    are an input error (both exit 2), reported by line and column; other read failures
+    (permissions, I/O) are plain errors."""
     try:
-        return path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise HomelabError(f"{path}: no {what} here", hint) from None
-    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: no {what} here", hint) from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a folder, expected the {what} file", hint) from None
+    except OSError as exc:
         raise HomelabError(f"{path}: cannot read {what}: {exc}", "check the file") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([_not_utf8(data, exc)], source=str(path)) from None
+
+
+def _not_utf8(data: bytes, exc: UnicodeDecodeError) -> str:
+    """Where the first bad byte is, as a line and column an editor shows (counted in the
+    characters before it), not as a byte offset."""
+    before = data[: exc.start].decode("utf-8", errors="replace")
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    bad = data[exc.start : exc.end].hex(" ")
+    return (
+        f"line {line}, column {column}: byte(s) {bad} are not UTF-8 text"
+        " (save the file as UTF-8, or retype the character there)"
+    )
 
 
 def write_atomic(path: Path, data: str | bytes, mode: int = 0o644, durable: bool = True) -> None:

@@ -81,7 +81,7 @@ def test_validate_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
 
 def test_validate_without_cluster_yaml_explains(tmp_path: Path) -> None:
     result = run_cli("validate", "-C", str(tmp_path))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "no cluster.yaml here" in result.stderr
     assert "homelab-gen new" in result.stderr
     assert "Traceback" not in result.stderr

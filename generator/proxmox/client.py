@@ -16,7 +16,7 @@ from typing import Any
 
 from generator import __version__
 from generator.config.model import Proxmox
-from generator.errors import HomelabError
+from generator.errors import ConfigError
 from generator.proxmox.failures import (
     Attempt,
     PveError,
@@ -58,9 +58,12 @@ def tls_verify(pve: Proxmox, warn: Callable[[str], None]) -> bool | str:
     if pve.ca_file:
         path = os.path.expanduser(pve.ca_file)
         if not os.path.isfile(path):
-            raise HomelabError(
-                f"proxmox.ca_file {pve.ca_file} does not exist",
-                "copy /etc/pve/pve-root-ca.pem from the Proxmox host",
+            raise ConfigError(
+                [
+                    f"proxmox.ca_file: {pve.ca_file} does not exist; expected the PEM file"
+                    " of Proxmox's CA (copy /etc/pve/pve-root-ca.pem from the Proxmox host"
+                    " there, or fix the path)"
+                ]
             )
         return path
     return True
