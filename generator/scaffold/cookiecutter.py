@@ -63,15 +63,30 @@ def questions() -> dict[str, Any]:
 
 
 def ensure_empty(target: Path) -> None:
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise HomelabError(
+    if target.exists() and not target.is_dir():
+        raise UsageError(
+            f"{target} exists and is a file, not a folder",
+            "choose a new or empty folder for the cluster repo",
+        )
+    if target.exists() and any(target.iterdir()):
+        raise UsageError(
             f"{target} exists and is not empty",
-            "choose a new folder; homelab-gen never overwrites files it did not make",
+            "choose a new or empty folder; homelab-gen never overwrites files it did not make",
         )
 
 
+def _work_dir(target: Path) -> Path:
+    """A temp folder outside TARGET (so `new .` works): beside it when its parent is
+    writable, so the final move is a rename; else in the system temp folder."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError:
+        return Path(tempfile.mkdtemp(prefix="homelab-gen-new-"))
+
+
 def generate(target: Path, answers: dict[str, Any], no_input: bool) -> Path:
-    """Run cookiecutter into a temp folder beside TARGET and return what it made.
+    """Run cookiecutter into a temp folder outside TARGET and return what it made.
 
     The caller validates and finishes the tree there, then calls `place`: a failed `new`
     leaves nothing behind.
@@ -79,8 +94,7 @@ def generate(target: Path, answers: dict[str, Any], no_input: bool) -> Path:
     from cookiecutter.exceptions import CookiecutterException
     from cookiecutter.main import cookiecutter
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    work = _work_dir(target)
     try:
         made = cookiecutter(
             str(resources.data_dir("templates") / TEMPLATE),
@@ -114,10 +128,22 @@ def discard(made: Path) -> None:
 
 
 def place(made: Path, target: Path) -> None:
-    """Move the finished tree into TARGET (new, or an empty folder)."""
-    if target.exists():
-        for entry in made.iterdir():
-            entry.rename(target / entry.name)
-    else:
-        made.rename(target)
-    discard(made)
+    """Move the finished tree into TARGET (new, or an empty folder, maybe the current one).
+
+    A rename when the temp folder is on TARGET's file system, else a copy; if a move fails
+    half-way, what was moved is taken out again, so TARGET is left as it was."""
+    if not target.exists():
+        target.mkdir()
+    moved: list[Path] = []
+    try:
+        for entry in sorted(made.iterdir()):
+            moved.append(Path(shutil.move(str(entry), str(target / entry.name))))
+    except BaseException:
+        for path in moved:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        raise
+    finally:
+        discard(made)

@@ -20,6 +20,7 @@ class NewRepo:
 def create(
     target: Path, answers_file: Path | None, no_input: bool, use_git: bool, home: Path
 ) -> NewRepo:
+    target = target.resolve()
     cookiecutter.ensure_empty(target)
     answers = cookiecutter.read_answers(answers_file) if answers_file else {}
     answers.setdefault("ssh_public_key", cookiecutter.default_ssh_key(home))

@@ -231,7 +231,7 @@ def test_refuses_a_non_empty_folder_and_touches_nothing(tmp_path: Path) -> None:
     target.mkdir()
     (target / "notes.txt").write_text("mine\n")
     result = new(tmp_path, "--no-input", "lab")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "exists and is not empty" in result.stderr
     assert sorted(p.name for p in target.iterdir()) == ["notes.txt"]
     assert (target / "notes.txt").read_text() == "mine\n"
@@ -241,6 +241,29 @@ def test_fills_an_existing_empty_folder(tmp_path: Path) -> None:
     (tmp_path / "lab").mkdir()
     assert new(tmp_path, "--no-input", "lab").returncode == 0
     assert (tmp_path / "lab" / "cluster.yaml").exists()
+
+
+@pytest.mark.parametrize("spelling", [".", "./"])
+def test_fills_the_current_folder_when_it_is_empty(tmp_path: Path, spelling: str) -> None:
+    home = tmp_path / "home"
+    here = tmp_path / "here"
+    here.mkdir()
+    result = new(here, "--no-input", spelling, home=home)
+    assert result.returncode == 0, result.stderr
+    assert (here / "cluster.yaml").exists() and (here / ".git").is_dir()
+    assert git(here, "status", "--porcelain") == ""
+    # the temp folder was outside and is gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here", "home"]
+
+
+def test_refuses_the_current_folder_when_it_is_not_empty(tmp_path: Path) -> None:
+    here = tmp_path / "here"
+    here.mkdir()
+    (here / "notes.txt").write_text("mine\n")
+    result = new(here, "--no-input", ".", home=tmp_path / "home")
+    assert result.returncode == 2
+    assert f"error: {here} exists and is not empty" in result.stderr
+    assert sorted(p.name for p in here.iterdir()) == ["notes.txt"]
 
 
 def test_invalid_answers_exit_2_and_leave_nothing(tmp_path: Path) -> None:
