@@ -4,6 +4,7 @@ that boot uploads, refusing stale ones."""
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from generator.errors import HomelabError
 from generator.fileio import RENDERED_FILE, write_atomic
 from generator.naming import SEED_DIR, SEED_FILES, seed_path
 from generator.render import render_all
+from generator.render.gitops_secrets import SUFFIX as SOPS_SUFFIX
 from generator.render.output import RenderedFile
 from generator.secrets import Secrets
 
@@ -28,7 +30,12 @@ class Change(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     IDENTICAL = "identical"
-    ORPHAN = "orphan"
+    ORPHAN = "remove"  # render wrote it before, no longer renders it, and nobody edited it
+    EDITED = "edited"  # edited by hand since render wrote it: kept unless forced
+    EDITED_ORPHAN = "edited-orphan"  # an orphan edited by hand: kept unless forced
+
+
+HAND_EDITED = (Change.EDITED, Change.EDITED_ORPHAN)
 
 
 @dataclass(frozen=True)
@@ -38,44 +45,102 @@ class FileDiff:
 
 
 def diff(root: Path, rendered: Mapping[str, RenderedFile]) -> list[FileDiff]:
-    """Classify each rendered path against the disk; orphans are files we made before."""
+    """Classify each rendered path against the disk; orphans are files we made before. A
+    file whose bytes differ both from what render last wrote and from what it writes now
+    was edited by hand."""
+    previous = _previous(root)
     out = []
     for rel, item in sorted(rendered.items()):
         target = root / rel
         if not target.exists():
             change = Change.CREATE
-        elif target.read_bytes() != item.text.encode() or _mode(target) != item.mode:
-            change = Change.UPDATE
+        elif (data := target.read_bytes()) == item.text.encode():
+            change = Change.UPDATE if _mode(target) != item.mode else Change.IDENTICAL
+        elif rel in previous and _bytes_digest(data) != previous[rel]:
+            change = Change.EDITED
         else:
-            change = Change.IDENTICAL
+            change = Change.UPDATE
         out.append(FileDiff(rel, change))
-    for rel in sorted(set(_previous(root)) - set(rendered)):
-        if (root / rel).exists():
-            out.append(FileDiff(rel, Change.ORPHAN))
+    for rel in sorted(set(previous) - set(rendered)):
+        target = root / rel
+        if target.is_file():
+            edited = _digest(target) != previous[rel]
+            out.append(FileDiff(rel, Change.EDITED_ORPHAN if edited else Change.ORPHAN))
     return out
 
 
-def apply(root: Path, rendered: Mapping[str, RenderedFile], changes: list[FileDiff]) -> None:
-    """Write created and updated files atomically; remove orphans we made and nobody edited."""
+def apply(
+    root: Path,
+    rendered: Mapping[str, RenderedFile],
+    changes: list[FileDiff],
+    force: bool = False,
+) -> None:
+    """Write created and updated files atomically; remove orphans we made, and the folders
+    that leaves empty. Files edited by hand are kept (and stay recorded as render last wrote
+    them, so they are reported again) unless `force`."""
     previous = _previous(root)
-    writes = {item.path for item in changes if item.change in (Change.CREATE, Change.UPDATE)}
+    write = {Change.CREATE, Change.UPDATE} | ({Change.EDITED} if force else set())
+    remove = {Change.ORPHAN} | ({Change.EDITED_ORPHAN} if force else set())
+    writes = {item.path for item in changes if item.change in write}
     for folder in sorted({(root / path).parent for path in writes}):
         folder.mkdir(parents=True, exist_ok=True)
     for item in changes:
         target = root / item.path
         if item.path in writes:
             write_atomic(target, rendered[item.path].text, rendered[item.path].mode, durable=False)
-        elif item.change is Change.ORPHAN and _digest(target) == previous.get(item.path):
-            target.unlink()
+        elif item.change in remove:
+            target.unlink(missing_ok=True)
+            _remove_empty_folders(root, target.parent)
     kept = {
-        rel: digest
-        for rel, digest in previous.items()
-        if rel not in rendered and (root / rel).exists()
+        item.path: previous[item.path]
+        for item in changes
+        if item.change in HAND_EDITED and item.change not in write | remove
     }
-    kept.update({rel: _text_digest(f.text) for rel, f in rendered.items()})
+    record = {rel: _text_digest(f.text) for rel, f in rendered.items()} | kept
     write_atomic(
-        root / RENDERED_FILE, json.dumps(dict(sorted(kept.items())), indent=1) + "\n", durable=False
+        root / RENDERED_FILE,
+        json.dumps(dict(sorted(record.items())), indent=1) + "\n",
+        durable=False,
     )
+
+
+def _remove_empty_folders(root: Path, folder: Path) -> None:
+    """`folder` and its parents up to (not including) `root`, while they are empty."""
+    top = root.resolve()
+    while folder.resolve() != top and top in folder.resolve().parents:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (the user's files), or already gone
+            return
+        folder = folder.parent
+
+
+def unified_diff(directory: Path, plan: RenderPlan, item: FileDiff) -> list[str]:
+    """What render would change in one file, as unified diff lines: the disk (a hand edit
+    included) against what render writes now. Secret values are masked, and SOPS files show
+    only that they change: their diff would be ciphertext, or plaintext secrets."""
+    if item.path.endswith(SOPS_SUFFIX):
+        return [f"  ({item.path} is SOPS-encrypted: its changes are not shown)"]
+    target = directory / item.path
+    before = target.read_text(errors="replace") if target.is_file() else ""
+    after = plan.rendered[item.path].text if item.path in plan.rendered else ""
+    if item.change is Change.EDITED_ORPHAN:
+        return [f"  ({item.path} is no longer rendered; it was edited by hand)"]
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True),
+        after.splitlines(keepends=True),
+        fromfile=f"{item.path} (on disk)" if before else "/dev/null",
+        tofile=f"{item.path} (render)" if after else "/dev/null",
+    )
+    return [_mask(line.rstrip("\n"), plan.secret_values) for line in lines]
+
+
+def _mask(line: str, secret_values: tuple[str, ...]) -> str:
+    for value in secret_values:
+        for part in value.splitlines():
+            if len(part.strip()) >= 8:
+                line = line.replace(part.strip(), "<secret>")
+    return line
 
 
 def _mode(path: Path) -> int:
@@ -94,8 +159,12 @@ def _text_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _bytes_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return _bytes_digest(path.read_bytes())
 
 
 # -- render ----------------------------------------------------------------------------------
@@ -105,10 +174,16 @@ class RenderPlan:
     diff: list[FileDiff]
     notes: tuple[str, ...] = ()  # what changed in the secrets' own files on the way
     sealed: bool = True  # every SOPS file encrypted (false only without the age key)
+    secret_values: tuple[str, ...] = ()  # masked in diffs
 
     @property
     def pending(self) -> list[FileDiff]:
         return [d for d in self.diff if d.change is not Change.IDENTICAL]
+
+    @property
+    def edited(self) -> list[FileDiff]:
+        """Files edited by hand since render wrote them: kept unless forced."""
+        return [d for d in self.diff if d.change in HAND_EDITED]
 
     def changed_seeds(self, root: Path) -> list[str]:
         """Nodes whose seed was rendered before and now holds other settings: one that
@@ -155,7 +230,7 @@ def plan_render(directory: Path, cluster: Cluster, write_secrets: bool = True) -
     else:
         return _preview(directory, cluster)
     rendered, sealed = seal(directory, render_all(cluster, store), store.age_key)
-    return RenderPlan(rendered, diff(directory, rendered), notes, sealed)
+    return RenderPlan(rendered, diff(directory, rendered), notes, sealed, store.values())
 
 
 def _preview(directory: Path, cluster: Cluster) -> RenderPlan:
@@ -164,13 +239,14 @@ def _preview(directory: Path, cluster: Cluster) -> RenderPlan:
     store = secrets.from_values(secrets.generate(), "(preview)")
     rendered = render_all(cluster, store)
     notes = (f"{secretstore.STORE_FILE} and {secretstore.KEY_FILE} are made on the first render",)
-    return RenderPlan(rendered, diff(directory, rendered), notes, sealed=False)
+    return RenderPlan(rendered, diff(directory, rendered), notes, False, store.values())
 
 
-def apply_render(directory: Path, plan: RenderPlan) -> None:
+def apply_render(directory: Path, plan: RenderPlan, force: bool = False) -> None:
+    """Write the plan; files edited by hand are kept unless `force` (see plan.edited)."""
     if not plan.sealed:
         raise HomelabError("refusing to write Secrets unencrypted", "restore the age key first")
-    apply(directory, plan.rendered, plan.diff)
+    apply(directory, plan.rendered, plan.diff, force)
 
 
 def seal(

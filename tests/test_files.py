@@ -34,9 +34,14 @@ def test_changed_content_or_mode_is_an_update(tmp_path: Path) -> None:
     workspace.apply(tmp_path, rendered, workspace.diff(tmp_path, rendered))
     (tmp_path / "x").write_text("edited\n")
     (tmp_path / "s").chmod(0o644)
-    assert changes(tmp_path, rendered) == {"s": Change.UPDATE, "x": Change.UPDATE}
+    assert changes(tmp_path, rendered) == {"s": Change.UPDATE, "x": Change.EDITED}
+    workspace.apply(tmp_path, rendered, workspace.diff(tmp_path, rendered), force=True)
+    (tmp_path / "s").chmod(0o644)
+    newer = {**rendered, "x": RenderedFile("2\n")}
+    assert changes(tmp_path, newer) == {"s": Change.UPDATE, "x": Change.UPDATE}
+    rendered = newer
     workspace.apply(tmp_path, rendered, workspace.diff(tmp_path, rendered))
-    assert (tmp_path / "x").read_text() == "1\n"
+    assert (tmp_path / "x").read_text() == "2\n"
     assert (tmp_path / "s").stat().st_mode & 0o777 == 0o600
 
 
@@ -52,13 +57,31 @@ def test_orphans_we_made_are_removed_but_user_files_never(tmp_path: Path) -> Non
     second = {"keep": RenderedFile("k\n")}
     assert changes(tmp_path, second) == {
         "keep": Change.IDENTICAL,
-        "edited": Change.ORPHAN,
+        "edited": Change.EDITED_ORPHAN,
         "gone": Change.ORPHAN,
     }
     workspace.apply(tmp_path, second, workspace.diff(tmp_path, second))
     assert not (tmp_path / "gone").exists()
     assert (tmp_path / "edited").read_text() == "the user changed this\n"
     assert (tmp_path / "users-own.txt").read_text() == "mine\n"
+    assert changes(tmp_path, second)["edited"] is Change.EDITED_ORPHAN  # reported again
+    workspace.apply(tmp_path, second, workspace.diff(tmp_path, second), force=True)
+    assert not (tmp_path / "edited").exists()
+    assert changes(tmp_path, second) == {"keep": Change.IDENTICAL}
+
+
+def test_a_hand_edited_file_is_kept_unless_forced(tmp_path: Path) -> None:
+    first = {"a/x": RenderedFile("1\n")}
+    workspace.apply(tmp_path, first, workspace.diff(tmp_path, first))
+    (tmp_path / "a/x").write_text("mine\n")
+    second = {"a/x": RenderedFile("2\n")}
+    assert changes(tmp_path, second) == {"a/x": Change.EDITED}
+    workspace.apply(tmp_path, second, workspace.diff(tmp_path, second))
+    assert (tmp_path / "a/x").read_text() == "mine\n"
+    assert changes(tmp_path, second) == {"a/x": Change.EDITED}
+    workspace.apply(tmp_path, second, workspace.diff(tmp_path, second), force=True)
+    assert (tmp_path / "a/x").read_text() == "2\n"
+    assert changes(tmp_path, second) == {"a/x": Change.IDENTICAL}
 
 
 def test_write_atomic_leaves_the_old_file_when_writing_fails(

@@ -23,8 +23,9 @@ def test_render_twice_then_nothing_changes(repo: Path) -> None:
     assert "create    cloud-init/k3s-server-1/user-data" in first.stdout
     second = run_cli("render", "-C", str(repo))
     assert second.returncode == 0
-    assert "create" not in second.stdout and "update" not in second.stdout
-    assert second.stdout.strip().splitlines()[-1].endswith("identical")
+    assert second.stdout.strip().splitlines() == ["57 unchanged"]
+    verbose = run_cli("render", "-C", str(repo), "-v")
+    assert "identical gitops/clusters/home/infrastructure.yaml" in verbose.stdout
     assert run_cli("render", "-C", str(repo), "--check").returncode == 0
 
 
@@ -36,7 +37,7 @@ def test_check_reports_drift_and_writes_nothing(repo: Path) -> None:
     before = release.read_bytes()
     result = run_cli("render", "-C", str(repo), "--check")
     assert result.returncode == 1
-    assert "orphan    gitops/infrastructure/controllers/monitoring/release.yaml" in result.stdout
+    assert "remove    gitops/infrastructure/controllers/monitoring/release.yaml" in result.stdout
     assert "would change" in result.stdout
     assert release.read_bytes() == before
 
@@ -113,3 +114,112 @@ def test_a_changed_seed_is_named_per_node_with_what_it_means(repo: Path) -> None
     assert bumped.returncode == 0, bumped.stderr
     assert "update    cloud-init/k3s-server-1/user-data" in bumped.stdout
     assert "note:" not in bumped.stdout
+
+
+RELEASE = "gitops/infrastructure/controllers/monitoring/release.yaml"
+
+
+def test_a_hand_edit_is_kept_with_its_diff_until_forced(repo: Path) -> None:
+    run_cli("render", "-C", str(repo))
+    release = repo / RELEASE
+    rendered = release.read_text()
+    release.write_text(rendered.replace("namespace: monitoring", "namespace: mine", 1))
+    text = (repo / "cluster.yaml").read_text()
+    (repo / "cluster.yaml").write_text(text.replace("me@laptop", "me@desktop"))
+    result = run_cli("render", "-C", str(repo))
+    assert result.returncode == 1
+    assert f"edited    {RELEASE} (edited by hand: kept)" in result.stdout
+    assert "-  namespace: mine\n+  namespace: monitoring" in result.stdout
+    assert "update    cloud-init/k3s-server-1/user-data" in result.stdout  # the rest is written
+    assert "render --force" in result.stderr and RELEASE in result.stderr
+    assert "namespace: mine" in release.read_text()
+    check = run_cli("render", "-C", str(repo), "--check")
+    assert check.returncode == 1 and f"edited    {RELEASE}" in check.stdout
+    forced = run_cli("render", "-C", str(repo), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert f"overwrite {RELEASE}" in forced.stdout
+    assert release.read_text() == rendered
+    again = run_cli("render", "-C", str(repo))
+    assert again.returncode == 0 and again.stdout.strip().splitlines() == ["57 unchanged"]
+
+
+def test_undoing_a_hand_edit_settles_render(repo: Path) -> None:
+    run_cli("render", "-C", str(repo))
+    release = repo / RELEASE
+    rendered = release.read_text()
+    release.write_text(rendered + "# mine\n")
+    assert run_cli("render", "-C", str(repo)).returncode == 1
+    release.write_text(rendered)
+    assert run_cli("render", "-C", str(repo)).returncode == 0
+    assert run_cli("render", "-C", str(repo), "--check").returncode == 0
+
+
+def test_an_edited_orphan_is_kept_until_forced_then_render_settles(repo: Path) -> None:
+    run_cli("render", "-C", str(repo))
+    release = repo / RELEASE
+    release.write_text(release.read_text() + "# mine\n")
+    text = (repo / "cluster.yaml").read_text().replace("monitoring: true", "monitoring: false")
+    (repo / "cluster.yaml").write_text(text)
+    kept = run_cli("render", "-C", str(repo))
+    assert kept.returncode == 1
+    assert f"edited    {RELEASE} (edited by hand, no longer rendered: kept)" in kept.stdout
+    assert "remove    gitops/infrastructure/controllers/monitoring/namespace.yaml" in kept.stdout
+    assert release.exists()
+    forced = run_cli("render", "-C", str(repo), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert not release.parent.exists()  # its folder went with it
+    again = run_cli("render", "-C", str(repo))
+    assert again.returncode == 0 and "remove" not in again.stdout
+    assert run_cli("render", "-C", str(repo), "--check").returncode == 0
+
+
+def test_sops_files_are_not_hand_edits_after_a_normal_render(repo: Path) -> None:
+    run_cli("render", "-C", str(repo))
+    text = (repo / "cluster.yaml").read_text()
+    (repo / "cluster.yaml").write_text(text.replace("me@laptop", "me@desktop"))
+    assert run_cli("render", "-C", str(repo)).returncode == 0
+    again = run_cli("render", "-C", str(repo), "--check")
+    assert again.returncode == 0, again.stdout
+    assert "edited" not in again.stdout
+
+
+def test_a_removed_node_leaves_no_empty_seed_folder(repo: Path) -> None:
+    run_cli("render", "-C", str(repo))
+    assert (repo / "cloud-init/k3s-agent-2").is_dir()
+    text = (repo / "cluster.yaml").read_text()
+    line = next(n for n in text.splitlines(keepends=True) if "{name: k3s-agent-2" in n)
+    (repo / "cluster.yaml").write_text(text.replace(line, ""))
+    result = run_cli("render", "-C", str(repo))
+    assert result.returncode == 0, result.stderr
+    assert "remove    cloud-init/k3s-agent-2/user-data" in result.stdout
+    assert not (repo / "cloud-init/k3s-agent-2").exists()
+
+
+def test_render_prints_only_changes_and_a_summary(repo: Path) -> None:
+    run_cli("render", "-C", str(repo))
+    text = (repo / "cluster.yaml").read_text()
+    (repo / "cluster.yaml").write_text(text.replace("v1.33.4+k3s1", "v1.33.5+k3s1"))
+    result = run_cli("render", "-C", str(repo))
+    lines = result.stdout.strip().splitlines()
+    assert all(line.startswith("update    ") for line in lines[:-1])
+    assert lines[-1] == f"{len(lines) - 1} updated, {57 - len(lines) + 1} unchanged"
+
+
+def test_check_and_dry_run_show_diffs_but_never_secrets(repo: Path) -> None:
+    run_cli("render", "-C", str(repo))
+    text = (repo / "cluster.yaml").read_text()
+    (repo / "cluster.yaml").write_text(text.replace("v1.33.4+k3s1", "v1.33.5+k3s1"))
+    (repo / "gitops/apps/secrets").mkdir(exist_ok=True)
+    sops_file = "gitops/infrastructure/controllers/monitoring/grafana-admin.sops.yaml"
+    (repo / sops_file).write_text("broken\n")
+    store = secretstore.load(repo)
+    for mode in ("--check", "--dry-run"):
+        result = run_cli("render", "-C", str(repo), mode, "--diff")
+        assert "-  version: v1.33.4+k3s1" in result.stdout or "v1.33.4+k3s1" in result.stdout
+        assert "+" in result.stdout and "@@" in result.stdout
+        assert f"({sops_file} is SOPS-encrypted: its changes are not shown)" in result.stdout
+        assert all(value not in result.stdout for value in store.values())
+    assert (repo / sops_file).read_text() == "broken\n"
+    plain = run_cli("render", "-C", str(repo), "--check")
+    assert "@@" not in plain.stdout
+    assert run_cli("render", "-C", str(repo), "--diff").returncode == 2
