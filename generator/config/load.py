@@ -3,7 +3,9 @@ build. The one entry point for every command that needs the cluster."""
 
 from __future__ import annotations
 
+import copy
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from generator.config.model import (
     SeedMethod,
     VMSettings,
 )
-from generator.config.schema import rules, schema_problems
+from generator.config.schema import rules, schema_report
 from generator.errors import ConfigError
 
 CONFIG_NAME = "cluster.yaml"
@@ -52,14 +54,82 @@ def parse(text: str, source: str = CONFIG_NAME) -> Loaded:
 
 def from_data(raw: Any, source: str = CONFIG_NAME) -> Loaded:
     data = normalise(raw)
-    problems = schema_problems(data)
+    problems, refused = schema_report(data)
     if problems:
-        raise ConfigError(problems, source)
+        raise ConfigError(_with_meaning_problems(problems, data, refused), source)
     data = with_defaults(data)
     found = checks.check(data)
     if found.problems:
         raise ConfigError(found.problems, source)
     return Loaded(build(data), tuple(found.warnings))
+
+
+def _with_meaning_problems(
+    problems: list[str], data: Any, refused: list[tuple[str, ...]]
+) -> list[str]:
+    """Schema problems plus what the meaning checks still find once the refused values are
+    set aside, so one run lists every problem (a typo does not hide a duplicate IP)."""
+    checkable = _without(data, refused)
+    if checkable is None:
+        return problems
+    try:
+        filled = with_defaults(checkable)
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+        return problems  # too little is left to fill in the defaults
+    meaning = checks.check_what_can_run(filled).problems
+    if not meaning:
+        return problems
+    return sorted(dict.fromkeys([*problems, *meaning]), key=_field_order)
+
+
+def _without(data: Any, refused: list[tuple[str, ...]]) -> dict[str, Any] | None:
+    """A copy of data without the refused values; None when one cannot be found. A refused
+    list item takes its whole list along, so the indices in messages stay true."""
+    if not isinstance(data, dict):
+        return None
+    out = copy.deepcopy(data)
+    drops: list[tuple[dict[Any, Any], Any]] = []
+    for place in refused:
+        while place and place[-1].isdigit():
+            place = place[:-1]
+        if not place:
+            return None
+        parent: Any = out
+        for part in place[:-1]:
+            parent = _child(parent, part)
+        key = _key(parent, place[-1])
+        if key is _MISSING:
+            return None
+        drops.append((parent, key))
+    for parent, key in drops:
+        parent.pop(key, None)
+    return out
+
+
+_MISSING = object()
+
+
+def _child(node: Any, part: str) -> Any:
+    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        return node[int(part)]
+    key = _key(node, part)
+    return _MISSING if key is _MISSING else node[key]
+
+
+def _key(node: Any, part: str) -> Any:
+    """The key of mapping `node` that the schema's path names `part`, or _MISSING."""
+    if not isinstance(node, dict):
+        return _MISSING
+    return next((k for k in node if str(k) == part), _MISSING)
+
+
+def _field_order(message: str) -> list[tuple[int, str]]:
+    """Sort key: the field path, with list indices compared as numbers."""
+    field = message.partition(": ")[0]
+    return [
+        (int(index), "") if index else (-1, name)
+        for index, name in re.findall(r"\[(\d+)\]|([^.\[]+)", field)
+    ]
 
 
 def normalise(raw: Any) -> Any:

@@ -39,14 +39,36 @@ def rules() -> dict[str, Any]:
 
 def schema_problems(data: Any) -> list[str]:
     """Every schema violation in `data`, reworded for the user, sorted; [] when it passes."""
+    return schema_report(data)[0]
+
+
+def schema_report(data: Any) -> tuple[list[str], list[tuple[str, ...]]]:
+    """The schema problems (as schema_problems), and where each refused value sits: the path
+    of every unknown key and every value of the wrong type, shape, range or choice, as path
+    parts ("nodes", "0", "ip"). A missing key has no place, so it is not listed."""
     from pykwalify.core import Core  # imported late: only validating commands need it
 
     logging.getLogger("pykwalify").setLevel(logging.CRITICAL)
     if data is None:
-        return ["(top level): the file is empty (fill it in; 'homelab-gen new' writes one)"]
+        return ["(top level): the file is empty (fill it in; 'homelab-gen new' writes one)"], []
     core = Core(source_data=data, schema_data=copy.deepcopy(rules()))
     core.validate(raise_exception=False)
     entries = core.validation_errors_exceptions
+    places = [
+        (*_parts(entry.path), str(entry.key))
+        if entry.msg.startswith("Key '{key}' was not defined")
+        else _parts(entry.path)
+        for entry in entries
+        if not entry.msg.startswith("Cannot find required key")
+    ]
+    return _reworded(entries), places
+
+
+def _parts(path: str) -> tuple[str, ...]:
+    return tuple(p for p in str(path).split("/") if p)
+
+
+def _reworded(entries: list[Any]) -> list[str]:
     # A misspelt required key shows up twice: as unknown, and as missing. Keep the first.
     misspelt = {
         (entry.path, _closest(entry.path, entry.key))
