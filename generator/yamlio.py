@@ -69,16 +69,90 @@ def load_text(text: str, source: str) -> Any:
     try:
         return YAML(typ="safe", pure=True).load(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
-        raise ConfigError(
-            [f"{where}: {exc.problem} (fix the YAML syntax there)"], source=source
-        ) from None
+        raise ConfigError([syntax_problem(text, exc)], source=source) from None
     except YAMLError as exc:
         flat = " ".join(str(exc).split())
         raise ConfigError(
             [f"(top level): not valid YAML: {flat} (fix the YAML syntax)"], source=source
         ) from None
+
+
+def _at(mark: Any) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _unclosed_quote(text: str, before_line: int) -> tuple[int, int, str] | None:
+    """The first value up to line `before_line` (0-based) that opens a quote and does not
+    close it on its line: (line, column, quote), 0-based. Config values are one-liners, so
+    such a quote is almost surely the mistake, wherever the parser noticed it."""
+    opener = re.compile(r"""^(\s*(?:-\s+)*(?:[^\s#'"][^#]*?:\s+|-\s+)?)(["'])""")
+    for number, line in enumerate(text.splitlines()[: before_line + 1]):
+        found = opener.match(line)
+        if not found:
+            continue
+        quote, rest = found.group(2), line[found.end() :]
+        closed = (
+            re.search(r'(?<!\\)"', rest) if quote == '"' else re.search("'", rest.replace("''", ""))
+        )
+        if not closed:
+            return number, len(found.group(1)), quote
+    return None
+
+
+_PLAIN_PROBLEMS: tuple[tuple[str, str], ...] = (
+    ("cannot start any token", "a tab character: YAML indents with spaces only (use spaces)"),
+    (
+        "mapping values are not allowed here",
+        "a second ': ' in one value (quote the whole value, or start a new line for the key)",
+    ),
+    (
+        "found undefined alias",
+        "an alias (*name) with no anchor (&name) before it"
+        " (quote the value if the * is meant literally)",
+    ),
+    (
+        "but found '<scalar>'",
+        "unexpected text here (quote the whole value, or line it up with the lines above)",
+    ),
+    ("but found '-'", "a list item where a key was expected (indent it under its key)"),
+    (
+        "expected <block end>",
+        "this line does not line up with the lines above it (indent keys of one mapping"
+        " by the same spaces, and quote a value that holds ': ' or starts with a quote)",
+    ),
+)
+
+
+def syntax_problem(text: str, exc: MarkedYAMLError) -> str:
+    """A parser error in plain words, at the line where the mistake most likely is."""
+    problem, context = exc.problem or "", exc.context or ""
+    mark, opened = exc.problem_mark, exc.context_mark
+    if "quoted scalar" in context and opened is not None:
+        quote = text.splitlines()[opened.line][opened.column : opened.column + 1] or '"'
+        return f"{_at(opened)}: this quoted value is never closed (add the closing {quote})"
+    if mark is not None:
+        unclosed = _unclosed_quote(text, mark.line)
+        if unclosed is not None and unclosed[0] < mark.line:
+            line, column, quote = unclosed
+            return (
+                f"line {line + 1}, column {column + 1}: this quoted value is never closed"
+                f" (add the closing {quote} at the end of the line)"
+            )
+    if "flow sequence" in context or "flow mapping" in context:
+        close, kind = ("]", "list") if "sequence" in context else ("}", "mapping")
+        if opened is not None:
+            return (
+                f"{_at(opened)}: this {kind} is never closed (add the closing {close},"
+                " or put a comma between its items)"
+            )
+    where = _at(mark) if mark is not None else "unknown place"
+    duplicate = re.match(r'found duplicate key "(.*?)" with value', problem)
+    if duplicate:
+        return f"{where}: the key {duplicate.group(1)} appears twice in one mapping (keep one)"
+    for needle, plain in _PLAIN_PROBLEMS:
+        if needle in problem:
+            return f"{where}: {plain}"
+    return f"{where}: {problem} (fix the YAML syntax there)"
 
 
 _DUMPERS = threading.local()

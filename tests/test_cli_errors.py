@@ -69,3 +69,51 @@ def test_missing_ca_file_exits_2(
     err = capsys.readouterr().err
     assert f"proxmox.ca_file: {missing} does not exist; expected the PEM file" in err
     assert "/etc/pve/pve-root-ca.pem" in err
+
+
+def _syntax_error(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    directory = lab(tmp_path, text)
+    assert main(["validate", "-C", str(directory)]) == 2
+    err = capsys.readouterr().err
+    assert "while scanning" not in err and "while parsing" not in err
+    return err.splitlines()[1:]
+
+
+def test_an_unterminated_quote_is_reported_where_it_opens(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    valid = (FIXTURES / "valid/three-servers.yaml").read_text()
+    text = "# my lab\n" * 5 + valid.replace("  name: home\n", '  name: "home\n')
+    assert text.splitlines()[6] == '  name: "home' and len(text.splitlines()) > 20
+    assert _syntax_error(tmp_path, text, capsys) == [
+        'line 7, column 9: this quoted value is never closed (add the closing " at the end'
+        " of the line)"
+    ]
+
+
+def test_an_unclosed_quote_before_other_quotes_points_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = "cluster:\n  name: 'home\n  domain: 'lab.example.com'\n  k3s_version: v1\n"
+    assert _syntax_error(tmp_path, text, capsys) == [
+        "line 2, column 9: this quoted value is never closed (add the closing ' at the end"
+        " of the line)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a:\n\tb: 1\n", "line 2, column 1: a tab character: YAML indents with spaces only"),
+        ("a:\n  b: 1\n c: 2\n", "line 3, column 2: this line does not line up"),
+        ("a: b: c\n", "line 1, column 5: a second ': ' in one value (quote the whole value"),
+        ("a: 1\na: 2\n", "line 2, column 1: the key a appears twice in one mapping (keep one)"),
+        ("a: [1, 2\nb: 3\n", "line 1, column 4: this list is never closed (add the closing ]"),
+        ("a: 1\n- b\n", "line 2, column 1: a list item where a key was expected"),
+    ],
+)
+def test_syntax_errors_in_plain_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
+) -> None:
+    (problem,) = _syntax_error(tmp_path, text, capsys)
+    assert problem.startswith(expected), problem
