@@ -54,12 +54,23 @@ def _as_answer(value: Any) -> Any:
     return str(value)
 
 
-def questions() -> dict[str, Any]:
+def _spec() -> dict[str, Any]:
     import json
 
     path = resources.data_dir("templates") / TEMPLATE / "cookiecutter.json"
     spec: dict[str, Any] = json.loads(path.read_text())
-    return {k: v for k, v in spec.items() if not k.startswith("_")}
+    return spec
+
+
+def questions() -> dict[str, Any]:
+    """Question name → its default (a Jinja expression, a list of choices, or a bool)."""
+    return {k: v for k, v in _spec().items() if not k.startswith("_")}
+
+
+def prompts() -> dict[str, str]:
+    """Question name → the text a user is asked."""
+    texts: dict[str, str] = _spec().get("__prompts__", {})
+    return texts
 
 
 def ensure_empty(target: Path) -> None:
@@ -85,11 +96,12 @@ def _work_dir(target: Path) -> Path:
         return Path(tempfile.mkdtemp(prefix="homelab-gen-new-"))
 
 
-def generate(target: Path, answers: dict[str, Any], no_input: bool) -> Path:
+def generate(target: Path, answers: dict[str, Any]) -> Path:
     """Run cookiecutter into a temp folder outside TARGET and return what it made.
 
-    The caller validates and finishes the tree there, then calls `place`: a failed `new`
-    leaves nothing behind.
+    ANSWERS were asked already (scaffold/ask.py) or come from a file; what they leave out
+    takes the template's default. The caller validates and finishes the tree there, then
+    calls `place`: a failed `new` leaves nothing behind.
     """
     from cookiecutter.exceptions import CookiecutterException
     from cookiecutter.main import cookiecutter
@@ -98,7 +110,7 @@ def generate(target: Path, answers: dict[str, Any], no_input: bool) -> Path:
     try:
         made = cookiecutter(
             str(resources.data_dir("templates") / TEMPLATE),
-            no_input=no_input,
+            no_input=True,
             extra_context=answers,
             output_dir=str(work),
             accept_hooks=False,
@@ -111,12 +123,6 @@ def generate(target: Path, answers: dict[str, Any], no_input: bool) -> Path:
     except CookiecutterException as exc:
         shutil.rmtree(work, ignore_errors=True)
         raise HomelabError(f"the scaffold failed: {exc}", "check the answers given") from None
-    except EOFError:
-        shutil.rmtree(work, ignore_errors=True)
-        raise UsageError(
-            "stdin closed (Ctrl-D) before the last question: nothing was written;"
-            " use --no-input or --answers FILE"
-        ) from None
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

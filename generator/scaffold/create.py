@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator import config, gitrepo, secretstore, workspace
-from generator.scaffold import cookiecutter
+from generator.scaffold import ask, cookiecutter
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,9 @@ def create(
     cookiecutter.ensure_empty(target)
     answers = cookiecutter.read_answers(answers_file) if answers_file else {}
     answers.setdefault("ssh_public_key", cookiecutter.default_ssh_key(home))
-    made = cookiecutter.generate(target, answers, no_input)
+    if not no_input:
+        answers = ask.ask_all(cookiecutter.questions(), cookiecutter.prompts(), answers)
+    made = cookiecutter.generate(target, answers)
     try:
         loaded = config.load(made)
         workspace.apply_render(made, workspace.plan_render(made, loaded.cluster))

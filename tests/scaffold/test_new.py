@@ -189,6 +189,66 @@ def test_interactive_prompts_take_typed_answers(tmp_path: Path) -> None:
     assert [n.name for n in cluster.nodes] == ["typed-server-1", "typed-agent-1", "typed-agent-2"]
 
 
+def answer(term: Terminal, prompt: str, typed: str, *problems: str) -> None:
+    """At PROMPT type TYPED; for each problem expected, see it and the prompt again."""
+    term.expect(prompt)
+    term.line(typed)
+    for problem in problems:
+        term.expect(problem)
+        term.expect(prompt)
+
+
+def test_each_answer_is_checked_as_typed_and_asked_again(tmp_path: Path) -> None:
+    term = terminal(tmp_path, "lab")
+    try:
+        answer(term, "Cluster name (a DNS label) [home]: ", "Lab_1", "'Lab_1' is not a DNS label")
+        term.line("lab")
+        answer(term, "DNS domain for the lab's services [lab.example.com]: ", "")
+        answer(term, "[v1.33.4+k3s1]: ", "")
+        answer(term, "Node network CIDR [10.0.0.0/24]: ", "192.168.50.0/33", "is not a network")
+        term.line("192.168.50.5/24")
+        term.expect("192.168.50.5/24 has host bits set: did you mean 192.168.50.0/24?")
+        answer(term, "Node network CIDR [10.0.0.0/24]: ", "192.168.50.0/24")
+        # every later proposal follows the corrected network
+        answer(
+            term,
+            "Default gateway [192.168.50.1]: ",
+            "10.0.0.1",
+            "10.0.0.1 is outside the network 192.168.50.0/24",
+        )
+        term.line("")
+        answer(term, "DNS servers (comma-separated) [192.168.50.1]: ", "192.168.50.1, 1.1.1.1")
+        answer(term, "(1, or an odd number >= 3 for HA) [1]: ", "2", "add no fault tolerance")
+        term.line("3")
+        answer(term, "How many K3s agents [2]: ", "-1", "'-1' is not a count")
+        term.line("two")
+        term.expect("'two' is not a count")
+        answer(term, "How many K3s agents [2]: ", "4")
+        answer(term, "[192.168.50.11]: ", "")
+        answer(term, "[192.168.50.10]: ", "192.168.50.12", "already a node's")
+        term.line("")
+        answer(term, "[192.168.50.200-192.168.50.250]: ", "")
+        for _ in range(11):  # Proxmox and git: the defaults
+            answer(term, "]: ", "")
+        prompt = "SSH public key for the VMs' login user (empty for none): "
+        answer(term, prompt, "ssh-ed25519 AAAAnotakey", "paste one line of a .pub file")
+        term.line("")
+        answer(term, "Install Traefik (ingress)? [Y/n]: ", "maybe", "neither yes nor no")
+        term.line("y")
+        for _ in range(5):
+            answer(term, "]: ", "")
+        assert term.wait() == 0, term.output
+    finally:
+        term.kill()
+    cluster = config.load(tmp_path / "lab").cluster
+    assert cluster.name == "lab"
+    assert str(cluster.network.gateway) == "192.168.50.1"
+    assert [str(n.ip) for n in cluster.servers] == [f"192.168.50.{11 + i}" for i in range(3)]
+    assert [str(n.ip) for n in cluster.agents] == [f"192.168.50.{21 + i}" for i in range(4)]
+    assert str(cluster.network.api_vip) == "192.168.50.10"
+    assert cluster.ssh_authorized_keys == ()
+
+
 def test_stdin_not_a_terminal_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     result = new(tmp_path, "lab", stdin="typed\n")
     assert result.returncode == 2
