@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from generator import __version__
-from generator.errors import HomelabError, write_crash_log
+from generator.errors import HomelabError, UsageError, write_crash_log
 
 # Each names generator/commands/<name>.py, which defines configure(subparsers) and run(args).
 COMMANDS = (
@@ -27,6 +27,7 @@ COMMANDS = (
     "status",
     "kubeconfig",
     "secret",
+    "versions",
 )
 EXIT_INTERRUPTED = 130
 
@@ -37,6 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="From one Proxmox box to a K3s cluster run by Flux.",
     )
     parser.add_argument("--version", action="version", version=f"homelab-gen {__version__}")
+    parser.add_argument(
+        "-C",
+        dest="top_directory",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the cluster repo, for every command but new; the command's own -C wins",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(f"generator.commands.{name}").configure(sub)
@@ -46,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        resolve_directory(args, Path.cwd())
         code: int = args.run(args)
         return code
     except HomelabError as exc:
@@ -69,7 +79,35 @@ def directory_option(parser: argparse.ArgumentParser) -> None:
         "-C",
         dest="directory",
         type=Path,
-        default=Path("."),
+        default=None,
         metavar="DIR",
-        help="the cluster repo (default: the current folder)",
+        help="the cluster repo (default: the first folder with cluster.yaml, from here up)",
     )
+
+
+def resolve_directory(args: argparse.Namespace, here: Path) -> None:
+    """args.directory as the command uses it: its own -C, else the -C before the command,
+    else, like git, the first folder from `here` up that holds cluster.yaml (or `here` when
+    none does, so the command says what is missing). A command without -C (new takes DIR)
+    takes no -C before it either."""
+    top = getattr(args, "top_directory", None)
+    if not hasattr(args, "directory"):
+        if top is not None:
+            raise UsageError(
+                f"-C {top}: '{args.command}' does not work in a cluster repo",
+                f"drop -C; 'homelab-gen {args.command} --help' shows its arguments",
+            )
+        return
+    if args.directory is None:
+        args.directory = top if top is not None else find_repo(here)
+
+
+def find_repo(here: Path) -> Path:
+    """The first folder from `here` up that holds cluster.yaml; "." when it is `here` (so
+    messages keep their short paths) or when no folder does."""
+    from generator.config.load import CONFIG_NAME
+
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return Path(".") if folder == here else folder
+    return Path(".")
