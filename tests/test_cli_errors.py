@@ -117,3 +117,49 @@ def test_syntax_errors_in_plain_words(
 ) -> None:
     (problem,) = _syntax_error(tmp_path, text, capsys)
     assert problem.startswith(expected), problem
+
+
+def test_commands_find_cluster_yaml_from_a_subfolder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = lab(tmp_path)
+    deep = directory / "docs" / "notes"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    assert main(["validate"]) == 0
+    assert "cluster.yaml is valid" in capsys.readouterr().out
+    # An explicit -C is taken as given, with no walking up.
+    assert main(["validate", "-C", "."]) == 2
+    assert f"{Path('cluster.yaml')}: no cluster.yaml here" in capsys.readouterr().err
+
+
+def test_no_cluster_yaml_anywhere_up_says_so_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate"]) == 2
+    assert "cluster.yaml: no cluster.yaml here" in capsys.readouterr().err
+
+
+def test_directory_before_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = lab(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["-C", "lab", "validate"]) == 0
+    assert "cluster.yaml is valid" in capsys.readouterr().out
+    # The command's own -C wins over the one before it.
+    assert main(["-C", "lab", "validate", "-C", str(tmp_path)]) == 2
+    assert f"{tmp_path / 'cluster.yaml'}: no cluster.yaml here" in capsys.readouterr().err
+    assert main(["-C", str(directory), "render", "--check"]) in (0, 1)
+    assert "no cluster.yaml" not in capsys.readouterr().err
+
+
+def test_new_takes_no_directory_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lab(tmp_path)
+    monkeypatch.chdir(tmp_path / "lab")
+    assert main(["-C", "lab", "new", str(tmp_path / "other"), "--no-input"]) == 2
+    assert "-C lab: 'new' does not work in a cluster repo" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()
