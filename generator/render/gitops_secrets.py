@@ -12,7 +12,7 @@ from typing import Any
 
 from generator import naming
 from generator.config.model import Cluster
-from generator.errors import HomelabError
+from generator.errors import EXIT_BAD_INPUT, HomelabError
 from generator.render import charts, layout
 from generator.render import components as comps
 from generator.render.kustomize import kustomization
@@ -57,10 +57,16 @@ def grafana_admin(secrets: Secrets) -> Manifest:
     )
 
 
+class MissingSecretError(HomelabError):
+    """cluster.yaml needs a secret the store lacks: bad input, as validate reports it."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
 def dns_api_token(secrets: Secrets) -> Manifest:
     """The token the ACME ClusterIssuer's DNS-01 solver names in `apiTokenSecretRef`."""
     if not secrets.dns_api_token:
-        raise HomelabError(
+        raise MissingSecretError(
             "the ACME issuer needs a DNS API token, and the secrets store has no dns_api_token",
             "run 'homelab-gen secret set dns_api_token' (a Cloudflare token allowed to edit DNS),"
             " or set components.cert_manager.issuer: selfsigned",
