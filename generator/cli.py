@@ -32,8 +32,22 @@ COMMANDS = (
 EXIT_INTERRUPTED = 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """A parser whose subcommands refuse unknown arguments themselves, so the error shows
+    the subcommand's usage (`usage: homelab-gen boot ...`), not the top level's. argparse
+    makes every subparser of the same class as its parent."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="homelab-gen",
         description="From one Proxmox box to a K3s cluster run by Flux.",
     )

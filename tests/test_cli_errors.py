@@ -163,3 +163,22 @@ def test_new_takes_no_directory_before_it(
     assert main(["-C", "lab", "new", str(tmp_path / "other"), "--no-input"]) == 2
     assert "-C lab: 'new' does not work in a cluster repo" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "usage"),
+    [
+        (["boot", "--bogus"], "usage: homelab-gen boot [-h] [-C DIR]"),
+        (["secret", "set", "--bogus", "x"], "usage: homelab-gen secret set [-h] [-C DIR] NAME"),
+        (["--bogus", "status"], "usage: homelab-gen [-h]"),
+    ],
+)
+def test_a_bad_flag_prints_the_subcommands_usage(
+    capsys: pytest.CaptureFixture[str], argv: list[str], usage: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(usage), err
+    assert err.rstrip().endswith("error: unrecognized arguments: --bogus")
