@@ -27,7 +27,7 @@ def ask_all(
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Every answer, asked in order; a PRESET value is the proposed default."""
-    env = Environment(undefined=StrictUndefined, extensions=[NetworkExtension])
+    env = _environment()
     answers: dict[str, Any] = {}
     try:
         for name, spec in questions.items():
@@ -41,6 +41,26 @@ def ask_all(
             " use --no-input or --answers FILE"
         ) from None
     return answers
+
+
+def proposals(questions: dict[str, Any], preset: dict[str, Any]) -> dict[str, Any]:
+    """Every answer without asking: PRESET's, else the default proposed from the others."""
+    env = _environment()
+    answers: dict[str, Any] = {}
+    for name, spec in questions.items():
+        if name in preset:
+            answers[name] = preset[name]
+        elif isinstance(spec, list):
+            answers[name] = str(spec[0])
+        elif isinstance(spec, bool):
+            answers[name] = spec
+        else:
+            answers[name] = env.from_string(str(spec)).render(cookiecutter=answers)
+    return answers
+
+
+def _environment() -> Environment:
+    return Environment(undefined=StrictUndefined, extensions=[NetworkExtension])
 
 
 def _ask_one(

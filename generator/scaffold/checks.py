@@ -74,12 +74,14 @@ def host_in_network(text: str, answers: dict[str, Any]) -> str | None:
     return _host_problem(text, answers)
 
 
-def dns_servers(text: str, _: dict[str, Any]) -> str | None:
+def dns_servers(text: str, answers: dict[str, Any]) -> str | None:
     servers = [part.strip() for part in text.split(",")]
     bad = [s for s in servers if ipv4(s) is None]
-    if not servers or bad:
+    if bad:
         return f"{', '.join(map(repr, bad))} is not an IPv4 address: e.g. 10.0.0.1, 1.1.1.1"
-    return None
+    # A resolver may be anywhere; inside the node network it must be a host address.
+    inside = [s for s in servers if ipaddress.IPv4Address(s) in _net(answers)]
+    return next(filter(None, (_host_problem(s, answers) for s in inside)), None)
 
 
 def _count(text: str) -> int | None:

@@ -45,6 +45,20 @@ class Terminal:
     def line(self, text: str) -> None:
         self.send(text + "\r")
 
+    def interrupt(self, tries: int = 3) -> None:
+        """Ctrl-C at a prompt. CPython's input() checks for a signal only when its read is
+        interrupted: a SIGINT that lands after the prompt is written but before the read
+        starts is noticed at the next key. No person types that fast, a test under load
+        does: so wait a moment, and press Ctrl-C again while nothing happens."""
+        for _ in range(tries):
+            time.sleep(0.2)
+            self.send(CTRL_C)
+            deadline = time.monotonic() + 2
+            while "interrupted" not in self.output and time.monotonic() < deadline:
+                self._read(min(0.1, deadline - time.monotonic()))
+            if "interrupted" in self.output:
+                return
+
     def wait(self, timeout: float = 30.0) -> int:
         """Read everything to the end and return the exit code (or 128+signal)."""
         deadline = time.monotonic() + timeout

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from generator import config, secretstore
-from tests.scaffold.terminal import CTRL_C, CTRL_D, Terminal
+from tests.scaffold.terminal import CTRL_D, Terminal
 from tests.test_cli import run_cli
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -86,6 +86,55 @@ def test_no_generated_secret_is_in_any_tracked_file(default_repo: Path) -> None:
     for path in holding:
         assert path.stat().st_mode & 0o777 == 0o600, path
         assert str(path.relative_to(default_repo)) not in tracked
+
+
+def test_answers_are_kept_and_make_the_repo_again(tmp_path: Path) -> None:
+    (tmp_path / "answers.yaml").write_text(ANSWERS + "git_branch: trunk\n")
+    assert new(tmp_path, "--answers", "answers.yaml", "lab").returncode == 0
+    repo = tmp_path / "lab"
+    kept = repo / ".homelab-gen" / "answers.yaml"
+    text = kept.read_text()
+    assert "network_cidr: 192.168.50.0/24" in text and "gateway: 192.168.50.1" in text
+    for value in secretstore.load(repo).values():
+        assert value not in text
+    assert ".homelab-gen/answers.yaml" not in git(repo, "ls-files")
+    # git: origin is the git_url answer, the branch the git_branch answer
+    assert git(repo, "remote", "get-url", "origin").strip() == "git@github.com:me/lab-ops.git"
+    assert git(repo, "branch", "--show-current").strip() == "trunk"
+    again = new(tmp_path, "--answers", str(kept), "again")
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "again" / "cluster.yaml").read_text() == (repo / "cluster.yaml").read_text()
+
+
+@pytest.mark.parametrize("no_git", [False, True])
+def test_the_last_lines_are_the_real_next_steps(tmp_path: Path, no_git: bool) -> None:
+    (tmp_path / "answers.yaml").write_text(ANSWERS)
+    flags = ["--no-git"] if no_git else []
+    result = new(tmp_path, "--answers", "answers.yaml", *flags, "lab")
+    assert result.returncode == 0, result.stderr
+    steps = result.stdout.split("deploy key")[-1].splitlines()[2:]
+    wanted = [
+        "cd lab",
+        "git push -u origin main",
+        "pveum user token add homelab@pve homelab-gen",
+        "HOMELAB_GEN_PVE_TOKEN",
+        "homelab-gen template",
+        "homelab-gen boot",
+        "homelab-gen status --wait",
+        "back up .homelab-gen/age.key",
+    ]
+    assert len(steps) == len(wanted), result.stdout
+    for number, (step, text) in enumerate(zip(steps, wanted, strict=True), 1):
+        assert step.startswith(f"{number}. ") and text in step, step
+    assert ("git init -b main" in steps[1]) is no_git
+    assert (tmp_path / "lab" / ".git").exists() is not no_git
+
+
+def test_help_names_no_file_a_pip_install_lacks() -> None:
+    result = run_cli("new", "--help")
+    assert result.returncode == 0
+    assert "templates/" not in result.stdout and "cookiecutter.json" not in result.stdout
+    assert ".homelab-gen/answers.yaml" in result.stdout
 
 
 def test_no_secret_value_is_anywhere_in_the_git_history(tmp_path: Path) -> None:
@@ -217,7 +266,9 @@ def test_each_answer_is_checked_as_typed_and_asked_again(tmp_path: Path) -> None
             "10.0.0.1 is outside the network 192.168.50.0/24",
         )
         term.line("")
-        answer(term, "DNS servers (comma-separated) [192.168.50.1]: ", "192.168.50.1, 1.1.1.1")
+        prompt = "DNS servers (comma-separated) [192.168.50.1]: "
+        answer(term, prompt, "1.1.1.1, 192.168.50.255", "192.168.50.255 is not a host address")
+        term.line("192.168.50.1, 1.1.1.1")
         answer(term, "(1, or an odd number >= 3 for HA) [1]: ", "2", "add no fault tolerance")
         term.line("3")
         answer(term, "How many K3s agents [2]: ", "-1", "'-1' is not a count")
@@ -278,7 +329,7 @@ def test_ctrl_c_at_a_prompt_exits_130_and_writes_nothing(tmp_path: Path) -> None
         term.expect("Cluster name")
         term.line("typed")
         term.expect("domain")
-        term.send(CTRL_C)
+        term.interrupt()
         assert term.wait() == 130, term.output
     finally:
         term.kill()
