@@ -4,7 +4,12 @@ import argparse
 import sys
 from typing import Any
 
-from generator.commands._common import add_command, prepare_from_disk, yes_option
+from generator.commands._common import (
+    add_command,
+    prepare_from_disk,
+    warn_placeholders,
+    yes_option,
+)
 from generator.commands._io import confirm, warn
 
 
@@ -87,6 +92,7 @@ def _plain(args: argparse.Namespace, env: Any) -> int:
     from generator.proxmox import core, seeds, view
 
     prepared = prepare_from_disk(args.directory, env, prune=args.prune, warn=warn)
+    warn_placeholders(prepared.cluster, warn)
     view.print_plan(prepared.plan)
     if prepared.plan.problems:
         return 1
@@ -111,6 +117,7 @@ def _lifecycle(args: argparse.Namespace, env: Any) -> int:
     prepared = flow.prepare(
         args.directory, env, request, dry_run=args.dry_run, warn=warn, say=print
     )
+    warn_placeholders(prepared.boot.cluster, warn)
     shown = prepared.plan.shown
     for note in prepared.notes if args.dry_run else ():
         print(f"note: {note}")
