@@ -23,15 +23,26 @@ def ask_all(
     questions: dict[str, Any],
     prompts: dict[str, str],
     preset: dict[str, Any],
+    asked: tuple[str, ...] | None = None,
     read: Callable[[str], str] = input,
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Every answer, asked in order; a PRESET value is the proposed default."""
+    """Every answer, in order; a PRESET value is the proposed default. Only the ASKED
+    questions (default: all) are asked, and the API VIP only with more than one server;
+    the others take their proposal, unless it does not fit the answers given."""
     env = _environment()
     answers: dict[str, Any] = {}
     try:
         for name, spec in questions.items():
             default = preset.get(name, spec)
+            if not _asks(name, asked, answers):
+                proposal = _proposal(name, spec, default, answers, env)
+                check = CHECKS.get(name)
+                problem = check(str(proposal), answers) if check else None
+                if problem is None:
+                    answers[name] = proposal
+                    continue
+                say(f"  the default {name} does not fit: {problem}")
             text = prompts.get(name, name)
             answers[name] = _ask_one(name, text, default, spec, answers, env, read, say)
     except EOFError:
@@ -43,20 +54,27 @@ def ask_all(
     return answers
 
 
+def _asks(name: str, asked: tuple[str, ...] | None, answers: dict[str, Any]) -> bool:
+    if asked is not None and name not in asked:
+        return False
+    return name != "api_vip" or int(answers.get("servers", 1)) > 1
+
+
 def proposals(questions: dict[str, Any], preset: dict[str, Any]) -> dict[str, Any]:
     """Every answer without asking: PRESET's, else the default proposed from the others."""
     env = _environment()
     answers: dict[str, Any] = {}
     for name, spec in questions.items():
-        if name in preset:
-            answers[name] = preset[name]
-        elif isinstance(spec, list):
-            answers[name] = str(spec[0])
-        elif isinstance(spec, bool):
-            answers[name] = spec
-        else:
-            answers[name] = env.from_string(str(spec)).render(cookiecutter=answers)
+        answers[name] = _proposal(name, spec, preset.get(name, spec), answers, env)
     return answers
+
+
+def _proposal(name: str, spec: Any, default: Any, answers: dict[str, Any], env: Environment) -> Any:
+    if isinstance(spec, list):
+        return str(default) if default in spec else str(spec[0])
+    if isinstance(spec, bool):
+        return default
+    return env.from_string(str(default)).render(cookiecutter=answers)
 
 
 def _environment() -> Environment:

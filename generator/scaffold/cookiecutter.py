@@ -67,6 +67,13 @@ def questions() -> dict[str, Any]:
     return {k: v for k, v in _spec().items() if not k.startswith("_")}
 
 
+def asked() -> tuple[str, ...]:
+    """The questions `new` asks; the others take their default (and are asked only when
+    that default does not fit the answers given)."""
+    names: list[str] = _spec().get("_asked", [])
+    return tuple(names)
+
+
 def prompts() -> dict[str, str]:
     """Question name → the text a user is asked."""
     texts: dict[str, str] = _spec().get("__prompts__", {})

@@ -38,7 +38,9 @@ def gather(
     preset = cookiecutter.read_answers(answers_file) if answers_file else {}
     preset.setdefault("ssh_public_key", cookiecutter.default_ssh_key(home))
     if interactive:
-        return ask.ask_all(cookiecutter.questions(), cookiecutter.prompts(), preset)
+        return ask.ask_all(
+            cookiecutter.questions(), cookiecutter.prompts(), preset, cookiecutter.asked()
+        )
     return ask.proposals(cookiecutter.questions(), preset)
 
 
