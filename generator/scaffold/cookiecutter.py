@@ -26,7 +26,7 @@ def read_answers(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise HomelabError(
+        raise UsageError(
             f"{path}: cannot read answers: {exc.strerror}", "check the path"
         ) from None
     data = yamlio.to_plain(yamlio.load_text(text, str(path)))

@@ -410,3 +410,10 @@ def test_unknown_answer_names_suggest_the_question(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "cluster_nmae: unknown question (did you mean 'cluster_name'?)" in result.stderr
     assert not (tmp_path / "lab").exists()
+
+
+def test_a_missing_answers_file_is_a_usage_error(tmp_path: Path) -> None:
+    result = new(tmp_path, "--answers", "nowhere.yaml", "lab")
+    assert result.returncode == 2
+    assert "nowhere.yaml: cannot read answers: No such file or directory" in result.stderr
+    assert not (tmp_path / "lab").exists()
