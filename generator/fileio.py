@@ -48,7 +48,21 @@ def _not_utf8(data: bytes, exc: UnicodeDecodeError) -> str:
     )
 
 
-def write_atomic(path: Path, data: str | bytes, mode: int = 0o644, durable: bool = True) -> None:
+def _public_mode() -> int:
+    """0666 less the user's umask: the mode a file holding no secret gets, as from `touch`.
+    os.umask can only be read by setting it, so this happens once, at import, before any
+    thread runs."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+PUBLIC_MODE = _public_mode()  # files holding no secret; secret files are 0600 always
+
+
+def write_atomic(
+    path: Path, data: str | bytes, mode: int = PUBLIC_MODE, durable: bool = True
+) -> None:
     """Write via a temp file in the same folder and rename, so readers never see half a file.
 
     durable=False skips the fsync: right for output that a re-render recreates, where an

@@ -1,9 +1,12 @@
-"""What rendering produces: a file's text, whether it holds a secret (then mode 0600), and
+"""What rendering produces: a file's text, whether it holds a secret (then mode 0600, else
+what the user's umask allows), and
 whether it is a Kubernetes Secret that the workspace writes SOPS-encrypted for Flux."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from generator.fileio import PUBLIC_MODE
 
 
 @dataclass(frozen=True)
@@ -17,4 +20,4 @@ class RenderedFile:
 
     @property
     def mode(self) -> int:
-        return 0o600 if self.secret and not self.sops else 0o644
+        return 0o600 if self.secret and not self.sops else PUBLIC_MODE
