@@ -26,9 +26,7 @@ def read_answers(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise UsageError(
-            f"{path}: cannot read answers: {exc.strerror}", "check the path"
-        ) from None
+        raise UsageError(f"{path}: cannot read answers: {exc.strerror}", "check the path") from None
     data = yamlio.to_plain(yamlio.load_text(text, str(path)))
     if not isinstance(data, dict):
         raise ConfigError(["(top level): expected a mapping of question: answer"], str(path))
