@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _complete(parser: argparse.ArgumentParser) -> None:
     """Answer the shell's completion request and exit (argcomplete's protocol); a normal run
     has no _ARGCOMPLETE in its environment and never imports argcomplete."""
-    if "_ARGCOMPLETE" in os.environ:
+    from generator.environment import completion_requested
+
+    if completion_requested():
         import argcomplete
 
         argcomplete.autocomplete(parser)

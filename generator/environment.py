@@ -67,3 +67,8 @@ def proxmox_token(env: Environment, stored: Callable[[], str | None]) -> str:
 def for_child(defaults: Mapping[str, str]) -> dict[str, str]:
     """The environment for a child process (git): ours, with `defaults` for what is unset."""
     return {**defaults, **os.environ}
+
+
+def completion_requested() -> bool:
+    """A shell's completion hook runs homelab-gen with _ARGCOMPLETE set (argcomplete)."""
+    return "_ARGCOMPLETE" in os.environ
