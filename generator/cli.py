@@ -7,10 +7,13 @@ fast.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from generator import __version__
 from generator.errors import HomelabError, UsageError, write_crash_log
@@ -45,6 +48,16 @@ class _Parser(argparse.ArgumentParser):
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return parsed, extras
+
+    def error(self, message: str) -> NoReturn:
+        """argparse's message, plus the closest choice for a mistyped command or value."""
+        found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if found:
+            choices = re.findall(r"'([^']*)'", found[2])
+            close = difflib.get_close_matches(found[1], choices, n=1)
+            if close:
+                message += f"; did you mean {close[0]}?"
+        super().error(message)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -57,3 +57,16 @@ def test_commands_and_flags_complete(tmp_path: Path) -> None:
     assert _complete("homelab-gen bo", tmp_path) == ["boot"]
     assert _complete("homelab-gen boot --rep", tmp_path) == ["--replace", "--replace-stale"]
     assert _complete("homelab-gen completion f", tmp_path) == ["fish"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "suggestion"),
+    [(["valdate"], "did you mean validate?"), (["completion", "fsh"], "did you mean fish?")],
+)
+def test_a_mistyped_command_or_choice_gets_a_suggestion(
+    argv: list[str], suggestion: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert suggestion in capsys.readouterr().err
