@@ -13,7 +13,7 @@ from typing import Any
 from jinja2 import Environment, StrictUndefined
 
 from generator.errors import UsageError
-from generator.scaffold.checks import CHECKS
+from generator.scaffold.checks import CHECKS, READS
 from generator.scaffold.filters import NetworkExtension
 
 YES, NO = ("y", "yes", "true"), ("n", "no", "false")
@@ -67,6 +67,39 @@ def proposals(questions: dict[str, Any], preset: dict[str, Any]) -> dict[str, An
     for name, spec in questions.items():
         answers[name] = _proposal(name, spec, preset.get(name, spec), answers, env)
     return answers
+
+
+def preset_problems(questions: dict[str, Any], preset: dict[str, Any]) -> list[str]:
+    """What is wrong in an answers file, in the questions' own terms: `name: problem`, every
+    one at once. An answer that reads a wrong earlier one is left until that is fixed."""
+    env = _environment()
+    answers: dict[str, Any] = {}
+    wrong: set[str] = set()
+    problems: list[str] = []
+    for name, spec in questions.items():
+        if wrong.intersection(READS.get(name, ())):
+            wrong.add(name)
+            continue
+        value = preset.get(name, spec)
+        problem = _choice_problem(spec, value)
+        if problem is None:
+            proposal = _proposal(name, spec, value, answers, env)
+            check = CHECKS.get(name)
+            problem = check(str(proposal), answers) if check else None
+            answers[name] = proposal
+        if problem is not None:
+            wrong.add(name)
+            given = "" if name in preset else " (the default, from the answers above)"
+            problems.append(f"{name}: {problem}{given}")
+    return problems
+
+
+def _choice_problem(spec: Any, value: Any) -> str | None:
+    if isinstance(spec, bool) and not isinstance(value, bool):
+        return f"{value!r} is neither yes nor no: write true or false"
+    if isinstance(spec, list) and value is not spec and str(value) not in map(str, spec):
+        return f"{value!r} is not one of: {', '.join(map(str, spec))}"
+    return None
 
 
 def _proposal(name: str, spec: Any, default: Any, answers: dict[str, Any], env: Environment) -> Any:

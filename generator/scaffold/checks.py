@@ -252,3 +252,15 @@ CHECKS: dict[str, Check] = {
     "git_branch": git_branch,
     "ssh_public_key": ssh_key,
 }
+
+# The earlier answers each check reads: while one of them is wrong, a later check would
+# only repeat the same mistake, so `new --answers` leaves it until that one is fixed.
+READS: dict[str, tuple[str, ...]] = {
+    "gateway": ("network_cidr",),
+    "dns": ("network_cidr",),
+    "first_node_ip": ("network_cidr", "servers", "agents", "gateway"),
+    "api_vip": ("network_cidr", "servers", "agents", "gateway", "first_node_ip"),
+    "metallb_range": ("network_cidr", "servers", "agents", "gateway", "first_node_ip", "api_vip"),
+    "first_vmid": ("servers", "agents", "template_vmid"),
+    "git_url": ("cluster_name",),
+}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from generator import config, fileio, gitrepo, secretstore, workspace, yamlio
+from generator.errors import ConfigError
 from generator.scaffold import ask, cookiecutter
 
 # Every answer `new` used, so the repo can be made again: `new DIR --answers` this file.
@@ -37,6 +38,10 @@ def gather(
     cookiecutter.ensure_empty(target.resolve())
     preset = cookiecutter.read_answers(answers_file) if answers_file else {}
     preset.setdefault("ssh_public_key", cookiecutter.default_ssh_key(home))
+    if answers_file is not None:
+        problems = ask.preset_problems(cookiecutter.questions(), preset)
+        if problems:
+            raise ConfigError(problems, str(answers_file))
     if interactive:
         return ask.ask_all(
             cookiecutter.questions(), cookiecutter.prompts(), preset, cookiecutter.asked()

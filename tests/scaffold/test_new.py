@@ -399,8 +399,11 @@ def test_invalid_answers_exit_2_and_leave_nothing(tmp_path: Path) -> None:
     (tmp_path / "answers.yaml").write_text("servers: 2\nnetwork_cidr: 10.1.0.0/24\n")
     result = new(tmp_path, "--answers", "answers.yaml", "lab")
     assert result.returncode == 2
-    assert "nodes: has 2 servers (use 1 or an odd number: etcd needs a majority" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        "error: answers.yaml: 1 problem(s)",
+        "servers: 2 servers add no fault tolerance (etcd needs a majority):"
+        " type 1, or an odd number such as 3",
+    ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.yaml", "home"]
 
 
@@ -417,3 +420,67 @@ def test_a_missing_answers_file_is_a_usage_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "nowhere.yaml: cannot read answers: No such file or directory" in result.stderr
     assert not (tmp_path / "lab").exists()
+
+
+def test_an_answers_file_is_checked_in_the_questions_terms_all_at_once(tmp_path: Path) -> None:
+    """Every wrong answer is named by its question, not by the cluster.yaml it would make;
+    an answer that reads a wrong one (first_node_ip reads network_cidr) waits for it."""
+    (tmp_path / "answers.yaml").write_text(
+        "cluster_name: Home_Lab\n"
+        "network_cidr: 10.0.0.0/33\n"
+        "first_node_ip: 10.0.0.300\n"
+        "agents: two\n"
+        "longhorn: maybe\n"
+        "seed_method: ftp\n"
+        "first_vmid: 8995\n"
+    )
+    result = new(tmp_path, "--answers", "answers.yaml", "lab")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: answers.yaml: 5 problem(s)",
+        "cluster_name: 'Home_Lab' is not a DNS label: use lowercase letters, digits and '-',"
+        " at most 63 characters, e.g. 'home'",
+        "network_cidr: '10.0.0.0/33' is not a network: write ADDRESS/PREFIX, e.g. 10.0.0.0/24",
+        "agents: 'two' is not a count: type a whole number, 0 or more",
+        "seed_method: 'ftp' is not one of: iso, snippets",
+        "longhorn: 'maybe' is neither yes nor no: write true or false",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.yaml", "home"]
+
+
+def test_a_default_that_a_given_answer_breaks_is_named_as_such(tmp_path: Path) -> None:
+    """first_vmid's default (201) is fine; a template at 202 with 3 servers collides."""
+    (tmp_path / "answers.yaml").write_text("servers: 3\ntemplate_vmid: 202\n")
+    result = new(tmp_path, "--answers", "answers.yaml", "lab")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[1:] == [
+        "first_vmid: the VMs from 201 would take the template's VMID 202: pick another"
+        " (the default, from the answers above)"
+    ]
+
+
+def test_answers_typed_before_a_failure_are_kept_for_answers(tmp_path: Path) -> None:
+    """The folder fills while the questions are answered: `new` refuses it at the end, and
+    keeps what was typed in a file that `--answers` takes."""
+    term = terminal(tmp_path, "lab")
+    try:
+        answer(term, "Cluster name (a DNS label) [home]: ", "kept")
+        for _ in range(9):  # domain to git URL: the defaults
+            answer(term, "]: ", "")
+        term.expect("SSH public key")
+        (tmp_path / "lab").mkdir()
+        (tmp_path / "lab" / "notes.txt").write_text("mine\n")
+        term.line("")
+        assert term.wait() == 2, term.output
+    finally:
+        term.kill()
+    assert "exists and is not empty" in term.output
+    saved = term.output.split("your answers are kept in ")[1].split(":")[0]
+    try:
+        assert "cluster_name: kept" in Path(saved).read_text()
+        (tmp_path / "lab" / "notes.txt").unlink()
+        again = new(tmp_path, "--answers", saved, "lab")
+        assert again.returncode == 0, again.stderr
+        assert config.load(tmp_path / "lab").cluster.name == "kept"
+    finally:
+        Path(saved).unlink()
