@@ -54,3 +54,20 @@ def test_real_values_do_not_warn(
     capsys.readouterr()
     assert main(["plan", "-C", str(directory)]) == 0
     assert "is the example from 'new'" not in capsys.readouterr().err
+
+
+def test_placeholders_warn_before_proxmox_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user with no Proxmox reachable yet still learns what to fix in cluster.yaml."""
+    with running_fake(tmp_path) as fake:
+        directory = tmp_path / "lab"
+        directory.mkdir()
+        (directory / "cluster.yaml").write_text(cluster_yaml(fake, 1, 0))
+        monkeypatch.setenv("HOMELAB_GEN_PVE_TOKEN", fake.state.token_secret)
+        assert main(["render", "-C", str(directory)]) == 0
+    capsys.readouterr()  # the fake has stopped: its port now refuses connections
+    assert main(["boot", "--dry-run", "-C", str(directory)]) != 0
+    err = capsys.readouterr().err
+    assert GIT in err and DOMAIN in err
+    assert err.index(GIT) < err.index("error:")

@@ -7,7 +7,6 @@ from typing import Any
 from generator.commands._common import (
     add_command,
     prepare_from_disk,
-    warn_placeholders,
     yes_option,
 )
 from generator.commands._io import confirm, warn
@@ -92,7 +91,6 @@ def _plain(args: argparse.Namespace, env: Any) -> int:
     from generator.proxmox import core, seeds, view
 
     prepared = prepare_from_disk(args.directory, env, prune=args.prune, warn=warn)
-    warn_placeholders(prepared.cluster, warn)
     view.print_plan(prepared.plan)
     if prepared.plan.problems:
         return 1
@@ -117,7 +115,6 @@ def _lifecycle(args: argparse.Namespace, env: Any) -> int:
     prepared = flow.prepare(
         args.directory, env, request, dry_run=args.dry_run, warn=warn, say=print
     )
-    warn_placeholders(prepared.boot.cluster, warn)
     shown = prepared.plan.shown
     for note in prepared.notes if args.dry_run else ():
         print(f"note: {note}")

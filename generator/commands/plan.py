@@ -3,7 +3,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from generator.commands._common import add_command, prepare_from_disk, warn_placeholders
+from generator.commands._common import add_command, prepare_from_disk
 from generator.commands._io import warn
 from generator.commands.boot import replace_options
 
@@ -25,12 +25,10 @@ def run(args: argparse.Namespace) -> int:
     request = flow.Request(tuple(args.replace), args.replace_stale, args.prune)
     if flow.wanted(args.directory, request):
         prepared = flow.prepare(args.directory, env, request, dry_run=True, warn=warn, say=print)
-        warn_placeholders(prepared.boot.cluster, warn)
         for note in prepared.notes:
             print(f"note: {note}")
         view.print_plan(prepared.plan.shown)
         return 1 if prepared.plan.shown.problems else 0
     plain = prepare_from_disk(args.directory, env, prune=args.prune, warn=warn)
-    warn_placeholders(plain.cluster, warn)
     view.print_plan(plain.plan)
     return 1 if plain.plan.problems else 0

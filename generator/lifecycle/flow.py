@@ -13,6 +13,7 @@ from typing import Any
 from generator import workspace
 from generator.config import edit
 from generator.config.model import Cluster, Node
+from generator.config.placeholders import placeholder_warnings
 from generator.environment import Environment
 from generator.errors import HomelabError
 from generator.kube import client as kube_client
@@ -124,7 +125,7 @@ def prepare(
         if not dry_run and kube_nodes is not None:
             _mark_initialized(directory, True)
             say(f"note: {notes[-1]}")
-            boot = prepare_boot(directory, env, request.prune, warn)
+            boot = prepare_boot(directory, env, request.prune, _shown_already)
             targets = [n for t in targets for n in boot.cluster.nodes if n.name == t.name]
     # The first server among them joins once rebuilt, so it starts no second cluster.
     rebuilding = {n.name for n in targets}
@@ -135,11 +136,17 @@ def prepare(
     return Prepared(boot, made, kubeconfig, tuple(notes))
 
 
+def _shown_already(_: str) -> None:
+    """The warnings of a second load: the first one showed them."""
+
+
 def prepare_boot(
     directory: Path, env: Environment, prune: bool, warn: Callable[[str], None]
 ) -> core.Prepared:
     """cluster.yaml and the rendered seeds on disk, then a look at Proxmox and boot's plan."""
     cluster = core.load_cluster(directory, warn)
+    for line in placeholder_warnings(cluster):
+        warn(line)
     texts = workspace.load_seed_texts(directory, cluster)
     client = core.connect(cluster, directory, env=env, warn=warn)
     return core.prepare(client, cluster, texts, prune)
