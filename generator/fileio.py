@@ -14,7 +14,10 @@ from generator.errors import ConfigError, HomelabError, UsageError
 STATE_DIR = ".homelab-gen"
 SECRETS_FILE = f"{STATE_DIR}/secrets.yaml"  # mode 0600, git-ignored
 DEPLOY_KEY_FILE = f"{STATE_DIR}/deploy-key.pub"  # the public half, for the git host
-RENDERED_FILE = f"{STATE_DIR}/rendered.json"  # what render wrote last: finds orphans
+# What render wrote last, by digest: finds hand edits and orphans. It is tracked in git, so a
+# fresh clone still tells a hand edit from an out-of-date file; it holds no secret.
+RENDERED_FILE = ".homelab-gen-rendered.json"
+LEGACY_RENDERED_FILE = f"{STATE_DIR}/rendered.json"  # where it was kept, untracked, before
 
 
 def read_text(path: Path, what: str, hint: str) -> str:

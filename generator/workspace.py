@@ -18,7 +18,7 @@ from generator import secrets, secretstore, sops, yamlio
 from generator.config.checks.k3s_version import without_versions
 from generator.config.model import Cluster
 from generator.errors import HomelabError
-from generator.fileio import RENDERED_FILE, write_atomic
+from generator.fileio import LEGACY_RENDERED_FILE, RENDERED_FILE, write_atomic
 from generator.naming import SEED_DIR, SEED_FILES, seed_path
 from generator.render import render_all
 from generator.render.gitops_secrets import SUFFIX as SOPS_SUFFIX
@@ -102,6 +102,7 @@ def apply(
         json.dumps(dict(sorted(record.items())), indent=1) + "\n",
         durable=False,
     )
+    (root / LEGACY_RENDERED_FILE).unlink(missing_ok=True)
 
 
 def _remove_empty_folders(root: Path, folder: Path) -> None:
@@ -148,11 +149,15 @@ def _mode(path: Path) -> int:
 
 
 def _previous(root: Path) -> dict[str, str]:
-    try:
-        data = json.loads((root / RENDERED_FILE).read_text())
-    except (FileNotFoundError, ValueError):
-        return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    for name in (RENDERED_FILE, LEGACY_RENDERED_FILE):
+        try:
+            data = json.loads((root / name).read_text())
+        except FileNotFoundError:
+            continue
+        except ValueError:
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    return {}
 
 
 def _text_digest(text: str) -> str:

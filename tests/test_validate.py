@@ -69,7 +69,6 @@ def test_a_hand_edit_fails_validate_until_settled(repo: Path) -> None:
 def test_a_fresh_clone_without_the_ignored_seeds_says_to_render(repo: Path) -> None:
     for seed in repo.glob("cloud-init/*/user-data"):
         seed.unlink()
-    (repo / ".homelab-gen/rendered.json").unlink()  # git-ignored too
     result = run_cli("validate", "-C", str(repo))
     assert result.returncode == 2
     assert "cloud-init/k3s-server-1/user-data: missing (run homelab-gen render)" in problems(result)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -223,3 +227,51 @@ def test_check_and_dry_run_show_diffs_but_never_secrets(repo: Path) -> None:
     plain = run_cli("render", "-C", str(repo), "--check")
     assert "@@" not in plain.stdout
     assert run_cli("render", "-C", str(repo), "--diff").returncode == 2
+
+
+def test_a_fresh_clone_keeps_a_committed_hand_edit(repo: Path, tmp_path_factory: Any) -> None:
+    """The record of what render wrote travels in git, so on another machine a committed
+    hand edit is still a hand edit (kept, with its diff), not an out-of-date file."""
+    assert run_cli("render", "-C", str(repo)).returncode == 0
+    release = repo / RELEASE
+    release.write_text(release.read_text() + "# mine\n")
+    scaffold = Path(__file__).parents[1] / "templates/cluster/{{cookiecutter.cluster_name}}"
+    shutil.copy(scaffold / ".gitignore", repo / ".gitignore")  # as `new` writes it
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "lab with an edit")
+    assert ".homelab-gen-rendered.json" in git(repo, "ls-files")
+    clone = tmp_path_factory.mktemp("elsewhere") / "lab"
+    git(repo.parent, "clone", "-q", str(repo), str(clone))
+    (clone / ".homelab-gen").mkdir(mode=0o700)
+    shutil.copy(repo / secretstore.KEY_FILE, clone / secretstore.KEY_FILE)  # the backed-up key
+    result = run_cli("render", "-C", str(clone))
+    assert result.returncode == 1, result.stderr
+    assert f"edited    {RELEASE} (edited by hand: kept)" in result.stdout
+    assert "create    cloud-init/k3s-server-1/user-data" in result.stdout  # git-ignored
+    assert (clone / RELEASE).read_text().endswith("# mine\n")
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    done = subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_record_moves_out_of_the_ignored_state_folder(repo: Path) -> None:
+    """Repos rendered before the record was tracked keep their hand edits on the move."""
+    assert run_cli("render", "-C", str(repo)).returncode == 0
+    (repo / ".homelab-gen-rendered.json").rename(repo / ".homelab-gen/rendered.json")
+    release = repo / RELEASE
+    release.write_text(release.read_text() + "# mine\n")
+    result = run_cli("render", "-C", str(repo))
+    assert result.returncode == 1 and f"edited    {RELEASE}" in result.stdout
+    assert (repo / ".homelab-gen-rendered.json").is_file()
+    assert not (repo / ".homelab-gen/rendered.json").exists()
