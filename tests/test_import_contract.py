@@ -32,6 +32,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "secrets",
             "secretstore",
             "sops",
+            "waiting",
             "yamlio",
         }
     ),
@@ -56,7 +57,7 @@ INNER_LAYERS: dict[str, tuple[frozenset[str], ...]] = {
     "config": (
         frozenset({"__init__", "edit"}),  # re-exports load's entry points; edits cluster.yaml
         frozenset({"load"}),
-        frozenset({"schema", "defaults", "checks"}),
+        frozenset({"schema", "defaults", "checks", "placeholders"}),
         frozenset({"model"}),
     ),
     "status": (

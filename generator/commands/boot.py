@@ -9,7 +9,7 @@ from generator.commands._common import (
     prepare_from_disk,
     yes_option,
 )
-from generator.commands._io import confirm, warn
+from generator.commands._io import confirm, spinner, warn
 
 
 def configure(sub: Any) -> None:
@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
 def _plain(args: argparse.Namespace, env: Any) -> int:
     from generator.proxmox import core, seeds, view
 
-    prepared = prepare_from_disk(args.directory, env, prune=args.prune, warn=warn)
+    with spinner():
+        prepared = prepare_from_disk(args.directory, env, prune=args.prune, warn=warn)
     view.print_plan(prepared.plan)
     if prepared.plan.problems:
         return 1
@@ -112,9 +113,10 @@ def _lifecycle(args: argparse.Namespace, env: Any) -> int:
     from generator.proxmox import seeds, view
 
     request = flow.Request(tuple(args.replace), args.replace_stale, args.prune)
-    prepared = flow.prepare(
-        args.directory, env, request, dry_run=args.dry_run, warn=warn, say=print
-    )
+    with spinner():
+        prepared = flow.prepare(
+            args.directory, env, request, dry_run=args.dry_run, warn=warn, say=print
+        )
     shown = prepared.plan.shown
     for note in prepared.notes if args.dry_run else ():
         print(f"note: {note}")

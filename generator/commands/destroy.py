@@ -4,7 +4,7 @@ import argparse
 from typing import Any
 
 from generator.commands._common import add_command, yes_option
-from generator.commands._io import confirm, warn
+from generator.commands._io import confirm, spinner, warn
 
 
 def configure(sub: Any) -> None:
@@ -22,7 +22,8 @@ def run(args: argparse.Namespace) -> int:
     from generator.proxmox import core, view
 
     env = Environment.read()
-    client, cluster, observed = core.observe_from_disk(args.directory, env, warn=warn)
+    with spinner():
+        client, cluster, observed = core.observe_from_disk(args.directory, env, warn=warn)
     plan = core.destroy_plan(cluster, observed)
     for warning in plan.warnings:
         warn(f"warning: {warning}")

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.commands._common import add_command, connect_from_disk
-from generator.commands._io import warn
+from generator.commands._io import spinner, warn
 
 
 def configure(sub: Any) -> None:
@@ -55,15 +55,16 @@ def run(args: argparse.Namespace) -> int:
     client, cluster = connect_from_disk(args.directory, env, warn)
     first = cluster.first_server
     pve_node = first.proxmox_node or cluster.proxmox.node
-    text = agent.wait_for_file(
-        client,
-        pve_node,
-        first.vmid,
-        agent.K3S_KUBECONFIG,
-        timeout=args.timeout,
-        interval=args.interval,
-        on_wait=_waiting(first.name),
-    )
+    with spinner():
+        text = agent.wait_for_file(
+            client,
+            pve_node,
+            first.vmid,
+            agent.K3S_KUBECONFIG,
+            timeout=args.timeout,
+            interval=args.interval,
+            on_wait=_waiting(first.name),
+        )
     k3s_yaml = kubeconfig.parse(text, f"{first.name}:{agent.K3S_KUBECONFIG}")
     server = args.server or kubeconfig.api_server(cluster)
     ours = kubeconfig.rewrite(k3s_yaml, cluster.name, server)

@@ -4,7 +4,7 @@ import argparse
 from typing import Any
 
 from generator.commands._common import add_command, prepare_from_disk
-from generator.commands._io import warn
+from generator.commands._io import spinner, warn
 from generator.commands.boot import replace_options
 
 
@@ -24,11 +24,15 @@ def run(args: argparse.Namespace) -> int:
     env = Environment.read()
     request = flow.Request(tuple(args.replace), args.replace_stale, args.prune)
     if flow.wanted(args.directory, request):
-        prepared = flow.prepare(args.directory, env, request, dry_run=True, warn=warn, say=print)
+        with spinner():
+            prepared = flow.prepare(
+                args.directory, env, request, dry_run=True, warn=warn, say=print
+            )
         for note in prepared.notes:
             print(f"note: {note}")
         view.print_plan(prepared.plan.shown)
         return 1 if prepared.plan.shown.problems else 0
-    plain = prepare_from_disk(args.directory, env, prune=args.prune, warn=warn)
+    with spinner():
+        plain = prepare_from_disk(args.directory, env, prune=args.prune, warn=warn)
     view.print_plan(plain.plan)
     return 1 if plain.plan.problems else 0

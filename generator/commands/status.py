@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from generator.commands._common import add_command
-from generator.commands._io import warn
+from generator.commands._io import spinner, warn
 
 
 def configure(sub: Any) -> None:
@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         loaded.cluster, args.directory, server=args.server, env=env, warn=warn
     )
     if not args.wait:
-        facts = gather.gather(src)
+        with spinner():
+            facts = gather.gather(src)
         verdict = report(facts)
     elif args.json or not sys.stdout.isatty():
         facts, verdict = gather.watch(

@@ -5,7 +5,7 @@ import sys
 from typing import Any
 
 from generator.commands._common import add_command, connect_from_disk, yes_option
-from generator.commands._io import confirm, warn
+from generator.commands._io import confirm, spinner, warn
 
 IMAGE_CHOICES = "debian-12|debian-13|ubuntu-24.04|URL"
 
@@ -46,9 +46,10 @@ def run(args: argparse.Namespace) -> int:
     source, warnings = choose_source(args.image, args.checksum, args.no_checksum)
     for warning in warnings:
         warn(warning)
-    client, cluster = connect_from_disk(args.directory, Environment.read(), warn)
-    core.check_reachable(client)
-    facts = tpl.observe_template(client, cluster)
+    with spinner():
+        client, cluster = connect_from_disk(args.directory, Environment.read(), warn)
+        core.check_reachable(client)
+        facts = tpl.observe_template(client, cluster)
     plan = tpl.plan_template(cluster, source, facts, args.image is not None)
     _show(plan, tpl.describe)
     if plan.problems:
@@ -60,9 +61,10 @@ def run(args: argparse.Namespace) -> int:
         print("nothing changed")
         return 1
     explicit = args.image is not None
-    template_job.apply_template(
-        client, cluster, source, plan, progress=_progress, explicit=explicit
-    )
+    with spinner():
+        template_job.apply_template(
+            client, cluster, source, plan, progress=_progress, explicit=explicit
+        )
     print(f"template {vmid} is ready; next: homelab-gen boot")
     return 0
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from generator.errors import HomelabError
+from generator.waiting import waiting_for
 
 # (connect, read) seconds: a VIP that is not up yet must not freeze a caller for long.
 TIMEOUT = (5.0, 20.0)
@@ -108,6 +109,7 @@ def answering(api: Any, doing: str) -> Iterator[None]:
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
 
+    waiting_for(f"the K3s API at {host(api)} ({doing})")
     try:
         yield
     except ApiException as exc:

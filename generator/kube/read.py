@@ -9,6 +9,7 @@ from typing import Any
 from generator.errors import HomelabError
 from generator.kube.client import TIMEOUT, connect, explain, server
 from generator.kube.nodes import NodeState, list_nodes
+from generator.waiting import waiting_for
 
 GroupVersionPlural = tuple[str, str, str]
 
@@ -72,6 +73,7 @@ def snapshot(
     from kubernetes import client
 
     url = server(kubeconfig)
+    waiting_for(f"the K3s API at {url}")
     try:
         with connect(kubeconfig) as api:
             custom = client.CustomObjectsApi(api)

@@ -25,6 +25,7 @@ from generator.proxmox.failures import (
     task_failed,
     task_succeeded,
 )
+from generator.waiting import waiting_for
 
 USER_AGENT = f"homelab-gen/{__version__}"
 
@@ -153,6 +154,7 @@ class Client:
 
         if self.before_call:
             self.before_call(method, path)
+        waiting_for(f"Proxmox at {self.pve.host}:{self.pve.port} ({method} /{path.lstrip('/')})")
         api = self._api()
         self._use_timeouts(api)
         self._local.error_body = ""
@@ -191,10 +193,13 @@ class Client:
         node = upid.split(":")[1]
         delay = self.retry.task_poll
         deadline = time.monotonic() + self.retry.task_timeout
+        started, kind = time.monotonic(), upid.split(":")[5:7]
         while True:
             status = self.get(f"nodes/{node}/tasks/{upid}/status")
             if status.get("status") == "stopped":
                 break
+            waited = time.monotonic() - started
+            waiting_for(f"Proxmox task {' '.join(kind)} on {node} ({waited:.0f} s)")
             if time.monotonic() > deadline:
                 raise PveError(f"task {upid} still running after {self.retry.task_timeout:.0f} s")
             time.sleep(delay)
