@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="the cluster repo, for every command but new; the command's own -C wins",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"generator.commands.{name}").configure(sub)
     return parser
@@ -95,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     _complete(parser)
     args = parser.parse_args(argv)
+    if getattr(args, "command", "") is None:
+        # a first `homelab-gen` deserves the list of commands, not "arguments are required"
+        parser.print_help(sys.stderr)
+        return 2
     try:
         resolve_directory(args, Path.cwd())
         code: int = args.run(args)

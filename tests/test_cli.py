@@ -41,6 +41,16 @@ def test_help_lists_the_commands() -> None:
         assert f"    {command}" in result.stdout
 
 
+def test_no_command_shows_every_command_and_exits_2() -> None:
+    result = run_cli()
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("usage: homelab-gen")
+    lines = result.stderr.splitlines()
+    listed = [line.split()[0] for line in lines if line.startswith("    ") and line[4] != " "]
+    assert listed == list(cli.COMMANDS)
+
+
 def test_version() -> None:
     result = run_cli("--version")
     assert result.returncode == 0
