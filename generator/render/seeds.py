@@ -219,13 +219,16 @@ def run_commands(cluster: Cluster, units: list[str]) -> list[str]:
 
 
 def login_user(cluster: Cluster) -> dict[str, Any]:
-    return {
+    user: dict[str, Any] = {
         "name": cluster.vm.user,
         "shell": "/bin/bash",
         "sudo": "ALL=(ALL) NOPASSWD:ALL",
         "lock_passwd": True,
-        "ssh_authorized_keys": list(cluster.ssh_authorized_keys),
     }
+    # cloud-init's schema wants at least one key here (minItems 1): no keys, no entry.
+    if cluster.ssh_authorized_keys:
+        user["ssh_authorized_keys"] = list(cluster.ssh_authorized_keys)
+    return user
 
 
 def user_data_dict(cluster: Cluster, secrets: Secrets, node: Node, host: Host) -> dict[str, Any]:
