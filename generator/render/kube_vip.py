@@ -75,7 +75,10 @@ def kube_vip_env(cluster: Cluster) -> list[dict[str, Any]]:
         "address": str(cluster.network.api_vip),
         "port": str(API_PORT),
         "vip_arp": "true",
-        "vip_cidr": "32",
+        # kube-vip v1.0.4 reads the VIP's mask from vip_subnet (pkg/kubevip/config_envvar.go
+        # `vipSubnet = "vip_subnet"`, read in config_environment.go ParseEnvironment); it has
+        # no vip_cidr at all, so that name was silently ignored.
+        "vip_subnet": "32",
         "cp_enable": "true",
         "cp_namespace": "kube-system",
         "svc_enable": "false",  # MetalLB owns Service addresses
