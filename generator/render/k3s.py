@@ -58,6 +58,18 @@ def tls_sans(cluster: Cluster) -> list[str]:
 # K3s's bundled copies always step aside: Flux owns ingress and load balancers, and K3s reads
 # `disable` only when it starts, so it could not follow a component switched on later.
 DISABLED_ADDONS = ("traefik", "servicelb")
+# K3s's local-path provisioner ("local-storage" in K3s's DisableItems, pkg/cli/cmds) ships
+# its StorageClass with `storageclass.kubernetes.io/is-default-class: "true"`
+# (manifests/local-storage.yaml). Editing that annotation does not last: Stage
+# (pkg/deploy/stage.go) rewrites the file on every start and the deploy controller's first
+# pass (pkg/deploy/controller.go, watcher.listFilesIn with force=true) re-applies every
+# manifest, so the annotation comes back at each restart or upgrade (k3s-io/k3s#3441,
+# #4083, #11936). It is a plain manifest, not a HelmChart, so a HelmChartConfig cannot
+# override it; a `local-storage.yaml.skip` file only stops the controller applying it,
+# leaving objects already applied as they are. So when Longhorn is the default class,
+# K3s is told to remove local-path (`disable` deletes what the manifest made, in
+# watcher.delete); otherwise local-path stays the one default.
+LOCAL_STORAGE_ADDON = "local-storage"
 
 
 def datastore_url(cluster: Cluster, secrets: Secrets) -> str | None:
@@ -82,6 +94,21 @@ def datastore_url(cluster: Cluster, secrets: Secrets) -> str | None:
     return f"{scheme}://{user}:{password}{at}{host}"
 
 
+def longhorn_is_default(cluster: Cluster) -> bool:
+    """True when the Flux tree makes Longhorn's StorageClass the default: the switch is on and
+    the chart's merged values (cluster.yaml's included) create a default class."""
+    from generator.render import charts  # charts -> monitoring -> k3s: import when called
+
+    spec = charts.SPEC_BY_KEY["longhorn"]
+    if not charts.component(cluster, spec).enabled:
+        return False
+    persistence = charts.release_values(cluster, spec).get("persistence") or {}
+    # The chart's own defaults (values.yaml) are true for both.
+    return bool(persistence.get("createStorageClass", True)) and bool(
+        persistence.get("defaultClass", True)
+    )
+
+
 def server_wide_settings(cluster: Cluster, secrets: Secrets) -> dict[str, Any]:
     """Settings every server must agree on; a mismatch stops a server from joining."""
     info = cluster.cluster
@@ -92,7 +119,12 @@ def server_wide_settings(cluster: Cluster, secrets: Secrets) -> dict[str, Any]:
         "service-cidr": str(info.service_cidr),
         "flannel-backend": info.flannel_backend,
     }
+    if info.cni == "calico":
+        # Calico enforces NetworkPolicy itself; K3s's own controller would fight over it.
+        settings["disable-network-policy"] = True
     settings["disable"] = list(DISABLED_ADDONS)
+    if longhorn_is_default(cluster):
+        settings["disable"].append(LOCAL_STORAGE_ADDON)
     endpoint = datastore_url(cluster, secrets)
     if endpoint is not None:
         settings["datastore-endpoint"] = endpoint

@@ -4,6 +4,9 @@ Pure and deterministic: the same cluster and secrets give byte-identical seeds. 
 secret (the K3s tokens, the datastore password, the age key and Git credentials) lives in
 user-data only, which is written mode 0600 and git-ignored. Nothing here depends on
 `components`: cloud-init never runs again, so a switch must be something Flux completes alone.
+One exception: when Longhorn is on and its StorageClass is the default, the servers' K3s
+config disables K3s's local-path (see k3s.LOCAL_STORAGE_ADDON), so changing that makes the
+servers' seeds stale.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 from generator import naming, yamlio
 from generator.config.model import Cluster, Node
 from generator.errors import HomelabError
-from generator.render import bootstrap, k3s
+from generator.render import bootstrap, calico, k3s
 from generator.render.manifests import MANIFESTS_DIR, first_server_manifests
 from generator.render.output import RenderedFile
 from generator.render.templating import HEADER, render_template
@@ -184,7 +187,18 @@ def k3s_files(cluster: Cluster, secrets: Secrets, node: Node, host: Host) -> lis
             write_file(f"{MANIFESTS_DIR}/{name}", text, "0600") for name, text in manifests.items()
         ]
         found += bootstrap_files(cluster, secrets)
+        found += calico_handover_files(cluster)
     return found
+
+
+def calico_handover_files(cluster: Cluster) -> list[dict[str, str]]:
+    """With Calico, the unit that leaves it to Flux once K3s applied it (render/calico.py)."""
+    if not calico.enabled(cluster):
+        return []
+    return [
+        write_file(calico.HANDOVER_SCRIPT, calico.handover_script(), "0755"),
+        write_file(f"/etc/systemd/system/{calico.HANDOVER_UNIT}", calico.handover_unit(), "0644"),
+    ]
 
 
 def bootstrap_files(cluster: Cluster, secrets: Secrets) -> list[dict[str, str]]:
@@ -237,6 +251,8 @@ def user_data_dict(cluster: Cluster, secrets: Secrets, node: Node, host: Host) -
     units = [k3s.INSTALL_UNIT]
     if any(f["path"] == bootstrap.UNIT_PATH for f in files):
         units.append(bootstrap.UNIT)
+    if any(f["path"] == calico.HANDOVER_SCRIPT for f in files):
+        units.append(calico.HANDOVER_UNIT)
     return {
         "hostname": host.name,
         "fqdn": host.fqdn,
