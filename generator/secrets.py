@@ -10,7 +10,10 @@ which source wins.
 
 from __future__ import annotations
 
+import base64
 import difflib
+import hashlib
+import hmac
 import re
 import secrets as _random
 from collections.abc import Mapping
@@ -23,17 +26,23 @@ from generator.errors import ConfigError, UsageError
 GENERATED = ("k3s_token", "agent_token", "grafana_admin_password")
 REQUIRED = ("k3s_token", "grafana_admin_password")
 SUPPLIED = ("git_deploy_key", "git_token", "datastore_password", "dns_api_token", "proxmox_token")
+# The Traefik dashboard's password is derived from k3s_token unless set (see
+# traefik_dashboard_password), so a lab made before the dashboard existed has one at the next
+# render without a new store; `secret set` replaces it, `secret get` shows it.
+TRAEFIK_DASHBOARD_PASSWORD = "traefik_dashboard_password"
 # The user's own Secrets live under this key of the store: {"namespace/name": {key: value}}.
 KUBERNETES = "kubernetes"
 # Rotating the K3s tokens needs every node reconfigured in step, which a commit cannot do.
 NOT_SETTABLE = ("k3s_token", "agent_token")
-SETTABLE = ("grafana_admin_password", *SUPPLIED)
+SETTABLE = ("grafana_admin_password", TRAEFIK_DASHBOARD_PASSWORD, *SUPPLIED)
 
 
 @dataclass(frozen=True)
 class Secrets:
     k3s_token: str
     grafana_admin_password: str
+    # Set only by `secret set`; traefik_dashboard_password() derives it otherwise.
+    traefik_dashboard_password: str | None = None
     git_deploy_key: str | None = None
     git_token: str | None = None
     datastore_password: str | None = None
@@ -56,10 +65,58 @@ class Secrets:
             if f.name != KUBERNETES and isinstance(v := getattr(self, f.name), str) and v
         ]
         found += [v for data in self.kubernetes.values() for v in data.values() if v]
+        if not self.traefik_dashboard_password:
+            found.append(traefik_dashboard_password(self))
         return tuple(found)
 
 
 STORED = tuple(f.name for f in fields(Secrets) if f.name != "age_key")
+
+
+def traefik_dashboard_password(store: Secrets) -> str:
+    """The dashboard's basic-auth password: the one set with `secret set`, else an HMAC of
+    k3s_token. k3s_token is random, required and never changes, so the password is as strong
+    and as stable as a generated one, and exists for every store, old ones included: turning
+    the dashboard on later needs no new secret in the store. The HMAC is one-way, so the
+    password never reveals the token (whoever has the token owns the cluster anyway)."""
+    if store.traefik_dashboard_password:
+        return store.traefik_dashboard_password
+    digest = hmac.new(
+        store.k3s_token.encode(), b"homelab-gen traefik dashboard password", hashlib.sha256
+    ).digest()
+    return base64.urlsafe_b64encode(digest[:18]).decode()
+
+
+# bcrypt's own base64 alphabet, for a salt it accepts.
+_BCRYPT_B64 = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+    "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+)
+BCRYPT_COST = 12
+
+
+def htpasswd_line(user: str, password: str) -> str:
+    """`user:$2y$...`, a bcrypt hash as `htpasswd -nB` writes it: Traefik's basicAuth takes
+    MD5 (apr1), SHA1 or bcrypt, and bcrypt is the only one of them made for passwords.
+
+    The salt is derived from the password, not random: render must give the same plaintext
+    every time, or the SOPS file holding the line would be re-encrypted at every render.
+    A salt only has to differ between passwords; the hash still costs 2^12 rounds a guess."""
+    import bcrypt
+
+    seed = hmac.new(password.encode(), b"homelab-gen htpasswd salt", hashlib.sha256).digest()
+    # 16 bytes -> 22 characters of bcrypt base64 (the last one carries 4 bits: pad with ".")
+    encoded = base64.b64encode(seed[:16]).decode().rstrip("=").translate(_BCRYPT_B64)
+    salt = f"$2b${BCRYPT_COST:02d}${encoded[:21]}{_bcrypt_last(encoded[21])}".encode()
+    hashed = bcrypt.hashpw(password.encode(), salt).decode()
+    # $2b$ and $2y$ are the same algorithm; $2y$ is what htpasswd writes and Traefik's docs show.
+    return f"{user}:$2y${hashed.removeprefix('$2b$')}"
+
+
+def _bcrypt_last(char: str) -> str:
+    """bcrypt keeps only the top 2 bits of the salt's 22nd character: use a canonical one."""
+    alphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    return alphabet[alphabet.index(char) & 0x30]
 
 
 def generate(agent_token: bool = True) -> dict[str, str]:
@@ -165,7 +222,10 @@ class SecretName:
         return self.builtin or f"{self.ref}/{self.key}"
 
 
-def parse_name(text: str) -> SecretName:
+def parse_name(text: str, reading: bool = False) -> SecretName:
+    """The name `secret` was given; reading (`secret get`) also takes the K3s tokens."""
+    if reading and text in NOT_SETTABLE:
+        return SecretName(builtin=text)
     if text in NOT_SETTABLE:
         raise UsageError(
             f"secret {text}: homelab-gen does not rotate the K3s tokens",
@@ -212,6 +272,17 @@ def with_value(store: Secrets, name: SecretName, value: str | None) -> Secrets:
     else:
         data[name.key] = value
     return replace(store, kubernetes=kubernetes)
+
+
+def value_of(store: Secrets, name: SecretName) -> str | None:
+    """One secret's value, as render uses it (the dashboard password derived if not set)."""
+    if name.builtin == TRAEFIK_DASHBOARD_PASSWORD:
+        return traefik_dashboard_password(store)
+    if name.builtin:
+        value: str | None = getattr(store, name.builtin)
+        return value
+    assert name.ref is not None and name.key is not None
+    return store.kubernetes.get(name.ref, {}).get(name.key)
 
 
 def names(store: Secrets) -> list[str]:

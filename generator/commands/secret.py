@@ -1,5 +1,6 @@
-"""`secret set|unset|list`: change the encrypted store; values come from a prompt or stdin,
-never from the command line (where shell history and `ps` would keep them)."""
+"""`secret set|unset|get|list`: change the encrypted store; values come from a prompt or stdin,
+never from the command line (where shell history and `ps` would keep them). `get` prints one
+value, e.g. the Grafana or Traefik dashboard password to log in with."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ if TYPE_CHECKING:
     from generator.secrets import Secrets
 
 NAME_HELP = (
-    "grafana_admin_password, git_deploy_key, git_token, datastore_password, dns_api_token,"
-    " proxmox_token, or NAMESPACE/SECRET/KEY for a Kubernetes Secret of your own"
+    "grafana_admin_password, traefik_dashboard_password, git_deploy_key, git_token,"
+    " datastore_password, dns_api_token, proxmox_token, or NAMESPACE/SECRET/KEY for a"
+    " Kubernetes Secret of your own"
 )
 
 
 def configure(sub: Any) -> None:
-    parser = sub.add_parser("secret", help="set, unset or list the lab's encrypted secrets")
+    parser = sub.add_parser("secret", help="set, unset, get or list the lab's encrypted secrets")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     setter = verbs.add_parser(
         "set", help="set a secret; the value is read from a prompt, or from stdin when piped"
@@ -29,8 +31,18 @@ def configure(sub: Any) -> None:
     setter.add_argument("name", metavar="NAME", help=NAME_HELP)
     unsetter = verbs.add_parser("unset", help="remove a secret you set")
     unsetter.add_argument("name", metavar="NAME", help=NAME_HELP)
+    getter = verbs.add_parser(
+        "get", help="print one secret's value (e.g. a dashboard password) on stdout"
+    )
+    getter.add_argument("name", metavar="NAME", help=f"{NAME_HELP}; or k3s_token, agent_token")
     lister = verbs.add_parser("list", help="show the names of the secrets (never the values)")
-    for verb, run in ((setter, run_set), (unsetter, run_unset), (lister, run_list)):
+    verbs_and_runs = (
+        (setter, run_set),
+        (unsetter, run_unset),
+        (getter, run_get),
+        (lister, run_list),
+    )
+    for verb, run in verbs_and_runs:
         directory_option(verb)
         verb.set_defaults(run=run)
 
@@ -57,6 +69,17 @@ def run_unset(args: argparse.Namespace) -> int:
     _save(args, secrets.with_value(store, name, None))
     print(f"removed {name} from secrets.sops.yaml")
     print("next: homelab-gen render, then commit and push")
+    return 0
+
+
+def run_get(args: argparse.Namespace) -> int:
+    from generator import secrets, secretstore
+
+    name = secrets.parse_name(args.name, reading=True)
+    value = secrets.value_of(secretstore.load(args.directory), name)
+    if value is None:
+        raise UsageError(f"secret {name} is not set", "see 'homelab-gen secret list'")
+    print(value)
     return 0
 
 

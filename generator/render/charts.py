@@ -23,8 +23,32 @@ from generator.render.monitoring import monitoring_values
 class Chart:
     name: str
     repository: str  # the HelmRepository's name
-    url: str
+    url: str  # https:// for a Helm repository's index, oci:// for an OCI registry
     version: str
+
+    @property
+    def oci(self) -> bool:
+        return self.url.startswith("oci://")
+
+
+def repository_spec(chart: Chart) -> dict[str, Any]:
+    """The HelmRepository's spec: an oci:// URL needs `type: oci` (Flux's CRD: "the URL
+    field value must be prefixed with oci://" exactly when type is oci). The HelmRelease's
+    chart.spec.sourceRef names it the same way either way."""
+    spec: dict[str, Any] = {"interval": "12h", "url": chart.url}
+    if chart.oci:
+        spec["type"] = "oci"
+    return spec
+
+
+# cert-manager from its OCI registry: cert-manager.io/docs/installation/helm (website repo,
+# 2026-08) says "We recommend using the OCI Helm chart for any recent version of
+# cert-manager. The OCI Helm charts are the source of truth and are published immediately
+# upon release"; https://charts.jetstack.io is "legacy", updated hours later. The chart
+# (>= v1.6.0) is signed with Helm's PGP provenance (cert-manager.io/docs/installation/
+# code-signing), not cosign; Flux's chart `verify` takes cosign or notation only, so it is
+# not set. The version stays pinned (v1.21.1, chart versions carry the v).
+CERT_MANAGER_OCI = "oci://quay.io/jetstack/charts"
 
 
 @dataclass(frozen=True)
@@ -50,7 +74,7 @@ SPECS: tuple[Spec, ...] = (
         "cert_manager",
         "cert-manager",
         "cert-manager",
-        Chart("cert-manager", "jetstack", "https://charts.jetstack.io", "v1.21.1"),
+        Chart("cert-manager", "jetstack", CERT_MANAGER_OCI, "v1.21.1"),
         False,
         cert_manager_values,
     ),

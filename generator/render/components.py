@@ -59,15 +59,82 @@ def traefik_values(cluster: Cluster) -> dict[str, Any]:
     }
     if cluster.components.metallb.enabled:
         values["service"] = {"annotations": {"metallb.io/loadBalancerIPs": traefik_ip(cluster)}}
-    if option(cluster.components.traefik, "dashboard", False):
-        values["ingressRoute"] = {
-            "dashboard": {
-                "enabled": True,
-                "matchRule": f"Host(`traefik.{cluster.cluster.domain}`)",
-                "entryPoints": ["websecure"],
-            }
-        }
+    values["ingressRoute"] = {"dashboard": traefik_dashboard_route(cluster)}
+    if traefik_dashboard(cluster):
+        values["extraObjects"] = [traefik_dashboard_middleware(cluster)]
     return values
+
+
+# The dashboard is served only behind basic auth: the chart's IngressRoute (api@internal) on
+# websecure names a Middleware that the chart itself creates (extraObjects, so its CRD,
+# from the chart's crds/, exists first), and the Middleware reads the htpasswd line from a
+# SOPS-encrypted Secret beside the release (render/gitops_secrets.py). Off, nothing routes to
+# it: the chart's IngressRoute is off (its default too, said explicitly) and no Middleware
+# or Secret is rendered.
+TRAEFIK_DASHBOARD_AUTH = "traefik-dashboard-auth"  # the Middleware and its Secret
+TRAEFIK_DASHBOARD_USER = "admin"
+TRAEFIK_DASHBOARD_TLS = "traefik-dashboard-tls"  # cert-manager's Certificate lands here
+
+
+def traefik_dashboard(cluster: Cluster) -> bool:
+    traefik = cluster.components.traefik
+    return bool(traefik.enabled and option(traefik, "dashboard", False))
+
+
+def traefik_dashboard_host(cluster: Cluster) -> str:
+    return f"traefik.{cluster.cluster.domain}"
+
+
+def traefik_dashboard_route(cluster: Cluster) -> dict[str, Any]:
+    if not traefik_dashboard(cluster):
+        return {"enabled": False}
+    # cert-manager's ingress-shim reads Ingress annotations, not IngressRoutes: the
+    # certificate comes from traefik_dashboard_certificate; without cert-manager, Traefik's
+    # default certificate serves the host.
+    tls = {"secretName": TRAEFIK_DASHBOARD_TLS} if cluster.components.cert_manager.enabled else {}
+    return {
+        "enabled": True,
+        "matchRule": f"Host(`{traefik_dashboard_host(cluster)}`)",
+        "entryPoints": ["websecure"],
+        "middlewares": [{"name": TRAEFIK_DASHBOARD_AUTH}],
+        "tls": tls,
+    }
+
+
+def traefik_dashboard_middleware(cluster: Cluster) -> dict[str, Any]:
+    from generator.render.charts import SPEC_BY_KEY
+
+    return {
+        "apiVersion": "traefik.io/v1alpha1",
+        "kind": "Middleware",
+        "metadata": {"name": TRAEFIK_DASHBOARD_AUTH, "namespace": SPEC_BY_KEY["traefik"].namespace},
+        # removeHeader: the dashboard never needs the credentials passed on.
+        "spec": {"basicAuth": {"secret": TRAEFIK_DASHBOARD_AUTH, "removeHeader": True}},
+    }
+
+
+def traefik_dashboard_certificate(cluster: Cluster) -> dict[str, Any] | None:
+    """The dashboard host's certificate from the cluster's issuer; a configs object (it needs
+    cert-manager's CRDs). None when there is no dashboard or no cert-manager."""
+    from generator.render.charts import SPEC_BY_KEY
+
+    if not (traefik_dashboard(cluster) and cluster.components.cert_manager.enabled):
+        return None
+    host = traefik_dashboard_host(cluster)
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": {"name": TRAEFIK_DASHBOARD_TLS, "namespace": SPEC_BY_KEY["traefik"].namespace},
+        "spec": {
+            "secretName": TRAEFIK_DASHBOARD_TLS,
+            "dnsNames": [host],
+            "issuerRef": {
+                "name": cluster_issuer_name(cluster),
+                "kind": "ClusterIssuer",
+                "group": "cert-manager.io",
+            },
+        },
+    }
 
 
 # --- MetalLB ---------------------------------------------------------------------------------

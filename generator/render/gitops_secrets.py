@@ -1,5 +1,5 @@
-"""The Kubernetes Secrets of the Flux tree: Grafana's admin login, the ACME DNS token and the
-user's own Secrets, each a `*.sops.yaml` file.
+"""The Kubernetes Secrets of the Flux tree: Grafana's admin login, the Traefik dashboard's
+htpasswd, the ACME DNS token and the user's own Secrets, each a `*.sops.yaml` file.
 
 Render emits their plain YAML marked `sops=True` and stays pure; the workspace encrypts
 data/stringData before writing, so git only ever holds ciphertext. Flux's kustomize-controller
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from generator import naming
+from generator import secrets as secret_values
 from generator.config.model import Cluster
 from generator.errors import EXIT_BAD_INPUT, HomelabError
 from generator.render import charts, layout
@@ -55,6 +56,27 @@ def grafana_admin(secrets: Secrets) -> Manifest:
         charts.SPEC_BY_KEY["monitoring"].namespace,
         {"admin-user": GRAFANA_ADMIN_USER, "admin-password": secrets.grafana_admin_password},
     )
+
+
+def traefik_dashboard_auth(secrets: Secrets) -> Manifest:
+    """The users the dashboard's basicAuth Middleware reads: one htpasswd line, bcrypt."""
+    password = secret_values.traefik_dashboard_password(secrets)
+    line = secret_values.htpasswd_line(comps.TRAEFIK_DASHBOARD_USER, password)
+    return opaque_secret(
+        comps.TRAEFIK_DASHBOARD_AUTH,
+        charts.SPEC_BY_KEY["traefik"].namespace,
+        {"users": line + "\n"},
+    )
+
+
+def controller_secrets(cluster: Cluster, key: str, secrets: Secrets) -> dict[str, Manifest]:
+    """Secrets a chart's values name, beside its release so both arrive in one apply; by
+    file stem (`<name>.sops`). Nothing for a dashboard that is off, so its file goes away."""
+    if key == "monitoring":
+        return {f"{comps.GRAFANA_ADMIN_SECRET}.sops": grafana_admin(secrets)}
+    if key == "traefik" and comps.traefik_dashboard(cluster):
+        return {f"{comps.TRAEFIK_DASHBOARD_AUTH}.sops": traefik_dashboard_auth(secrets)}
+    return {}
 
 
 class MissingSecretError(HomelabError):
