@@ -28,6 +28,8 @@ PLANS: dict[str, tuple[Machine, bool]] = {
     "server-2": ("pc", False),
     "agent-1": ("pc", False),
     "server-3": ("q35", False),
+    # The first server again, with Calico instead of Flannel: the same checks, plus its handover.
+    "calico-server-1": ("pc", False),
 }
 
 

@@ -46,7 +46,7 @@ def configure(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from generator import config, workspace
     from generator.errors import UsageError
-    from generator.render import upgrade_guard
+    from generator.render import guards
 
     preview = args.check or args.dry_run
     if args.diff and not preview:
@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     loaded = config.load(args.directory)
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    # Before anything is written: once pushed, the upgrade Plans apply the new version.
-    upgrade_guard.refuse_unsafe_upgrade(args.directory, loaded.cluster)
+    # Before anything is written: once pushed, Flux and the upgrade Plans apply it.
+    guards.refuse_unsafe_changes(args.directory, loaded.cluster)
     plan = workspace.plan_render(args.directory, loaded.cluster, write_secrets=not preview)
     for note in plan.notes:
         print(f"secrets: {note}")

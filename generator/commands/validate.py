@@ -24,14 +24,14 @@ def configure(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from generator import config
-    from generator.render import check, upgrade_guard
+    from generator.render import check, guards
 
     loaded = config.load(args.directory)
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     cluster = loaded.cluster
-    # As render refuses it: a skipped minor or a downgrade of the version last rendered.
-    upgrade_guard.refuse_unsafe_upgrade(args.directory, cluster)
+    # As render refuses them: a skipped minor, a downgrade, a change of CNI.
+    guards.refuse_unsafe_changes(args.directory, cluster)
     summary = (
         f"cluster.yaml is valid: {len(cluster.servers)} server(s), {len(cluster.agents)} agent(s)"
     )

@@ -16,7 +16,9 @@ def with_defaults(data: dict[str, Any]) -> dict[str, Any]:
     git = cluster["git"]
     git.setdefault("branch", "main")
     git.setdefault("private", not git["url"].startswith("https://"))
-    cluster.setdefault("flannel_backend", "vxlan")
+    cluster.setdefault("cni", "flannel")
+    # With Calico, K3s runs no Flannel at all: its own setting for that is backend "none".
+    cluster.setdefault("flannel_backend", "vxlan" if cluster["cni"] == "flannel" else "none")
     cluster.setdefault("cluster_cidr", "10.42.0.0/16")
     cluster.setdefault("service_cidr", "10.43.0.0/16")
     cluster.setdefault("initialized", False)

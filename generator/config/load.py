@@ -169,6 +169,7 @@ def build(data: dict[str, Any]) -> Cluster:
             domain=cluster["domain"],
             k3s_version=cluster["k3s_version"],
             git=Git(**cluster["git"]),
+            cni=cluster["cni"],
             flannel_backend=cluster["flannel_backend"],
             cluster_cidr=ipaddress.IPv4Network(cluster["cluster_cidr"]),
             service_cidr=ipaddress.IPv4Network(cluster["service_cidr"]),

@@ -38,7 +38,8 @@ class ClusterInfo:
     domain: str
     k3s_version: str
     git: Git
-    flannel_backend: str
+    cni: str  # flannel (K3s's own) or calico (the Tigera operator, render/calico.py)
+    flannel_backend: str  # "none" with Calico
     cluster_cidr: Net4
     service_cidr: Net4
     datastore_endpoint: str | None

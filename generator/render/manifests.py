@@ -15,7 +15,7 @@ from typing import Any
 
 from generator import yamlio
 from generator.config.model import Cluster
-from generator.render import kube_vip, layout
+from generator.render import calico, kube_vip, layout
 from generator.render.templating import render_template
 
 MANIFESTS_DIR = "/var/lib/rancher/k3s/server/manifests"
@@ -45,6 +45,8 @@ def first_server_manifests(cluster: Cluster) -> dict[str, str]:
     groups: dict[str, list[Manifest]] = {}
     if cluster.network.api_vip is not None:
         groups["homelab-kube-vip"] = kube_vip.kube_vip(cluster)
+    if calico.enabled(cluster):  # before Flux: its pods need a network
+        groups[calico.MANIFEST_NAME] = calico.objects(cluster)
     groups["homelab-flux-operator"] = [flux_operator_chart()]
     groups["homelab-flux-instance"] = [namespace(FLUX_NAMESPACE), flux_instance(cluster)]
     return {

@@ -22,7 +22,6 @@ from generator import naming, yamlio
 from generator.config.checks import k3s_version
 from generator.config.checks.k3s_version import K3sVersion
 from generator.config.model import Cluster
-from generator.errors import ConfigError
 from generator.render import system_upgrade
 
 SEED_INSTALL_VERSION = re.compile(r"INSTALL_K3S_VERSION='([^']+)'")
@@ -70,9 +69,3 @@ def upgrade_problems(directory: Path, cluster: Cluster) -> list[str]:
         return []  # a malformed k3s_version is the config check's error
     problem = k3s_version.upgrade_problem(current, wanted)
     return [problem] if problem else []
-
-
-def refuse_unsafe_upgrade(directory: Path, cluster: Cluster) -> None:
-    problems = upgrade_problems(directory, cluster)
-    if problems:
-        raise ConfigError(problems)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from generator import yamlio
-from generator.render import bootstrap, k3s
+from generator.render import bootstrap, calico, k3s
 from generator.render.manifests import MANIFESTS_DIR
 from generator.status import cloudinit
 from tests.qemu.agent import AgentError, GuestAgent
@@ -210,6 +210,22 @@ def assert_bootstrap_armed(guest: Guest, seed: Seed, first_server: bool, deadlin
     assert guest.sh(f"systemctl is-enabled {unit}").strip() == "enabled"
     assert_still_retrying(guest, unit, deadline)
     assert guest.agent.exec(f"test -e {bootstrap.DONE_MARKER}").exitcode != 0, "marker exists"
+
+
+def assert_calico_handover_armed(guest: Guest, seed: Seed, deadline: float) -> None:
+    """With Calico, the first server's unit that leaves Calico to Flux: with no K3s here it
+    keeps failing and retrying, and the manifests-folder copy stays. Without it, nothing."""
+    unit_path = f"/etc/systemd/system/{calico.HANDOVER_UNIT}"
+    written = {f["path"] for f in seed.user_data["write_files"]}
+    if calico.HANDOVER_SCRIPT not in written:
+        assert guest.agent.exec(f"test -e {unit_path}").exitcode != 0
+        assert guest.agent.exec(f"test -e {calico.MANIFEST_PATH}").exitcode != 0
+        return
+    for path in (unit_path, calico.HANDOVER_SCRIPT, calico.MANIFEST_PATH):
+        assert guest.read(path) == seed.written(path)["content"], f"{path} differs from the seed"
+    assert guest.sh(f"systemctl is-enabled {calico.HANDOVER_UNIT}").strip() == "enabled"
+    assert_still_retrying(guest, calico.HANDOVER_UNIT, deadline)
+    assert guest.agent.exec(f"test -e {calico.MANIFEST_PATH}").exitcode == 0
 
 
 def assert_still_retrying(guest: Guest, unit: str, deadline: float) -> None:

@@ -63,14 +63,21 @@ class Target:
         return naming.node_mac(self.cluster.name, self.node.name)
 
 
-def qemu_cluster() -> Cluster:
-    return clusters.build(CLUSTER, source="qemu test cluster.yaml")
+# A node name with this prefix boots the same node of the cluster with `cni: calico`.
+CALICO_PREFIX = "calico-"
+
+
+def qemu_cluster(cni: str = "flannel") -> Cluster:
+    data = {**CLUSTER, "cluster": {**CLUSTER["cluster"], "cni": cni}}
+    return clusters.build(data, source="qemu test cluster.yaml")
 
 
 def target(node_name: str) -> Target:
     from generator.render.seeds import node_seed
 
-    cluster = qemu_cluster()
+    cni = "calico" if node_name.startswith(CALICO_PREFIX) else "flannel"
+    node_name = node_name.removeprefix(CALICO_PREFIX)
+    cluster = qemu_cluster(cni)
     by_name = {node.name: node for node in cluster.nodes}
     if node_name not in by_name:
         raise KeyError(f"no node {node_name!r}; the test cluster has {', '.join(by_name)}")

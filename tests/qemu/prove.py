@@ -117,3 +117,4 @@ def check_first_boot(guest: Guest, target: Target, seed: Seed, status: str) -> N
         first_server=target.node == target.cluster.first_server,
         deadline=time.monotonic() + 120,
     )
+    checks.assert_calico_handover_armed(guest, seed, deadline=time.monotonic() + 120)

@@ -17,6 +17,7 @@ RULES: tuple[Callable[[dict[str, Any], Findings], None], ...] = (
     cluster.check_cluster_identity,
     cluster.check_git,
     cluster.check_datastore,
+    cluster.check_cni,
     network.check_pod_networks,
     network.check_addresses,
     network.check_unique_addresses,

@@ -54,6 +54,16 @@ def check_git(data: dict[str, Any], found: Findings) -> None:
         )
 
 
+def check_cni(data: dict[str, Any], found: Findings) -> None:
+    cluster = data["cluster"]
+    if cluster["cni"] == "calico" and cluster["flannel_backend"] != "none":
+        found.error(
+            "cluster.flannel_backend",
+            f"{cluster['flannel_backend']!r} is a Flannel backend, and cluster.cni is calico",
+            "remove flannel_backend: Calico replaces Flannel; or set cni: flannel",
+        )
+
+
 def check_datastore(data: dict[str, Any], found: Findings) -> None:
     endpoint = data["cluster"].get("datastore_endpoint")
     if endpoint is None:
