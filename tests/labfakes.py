@@ -76,8 +76,11 @@ def ready_moment(cluster: Cluster) -> Moment:
         instance=flux_instance(True),
         kustomizations=[
             kustomization("flux-system"),
-            kustomization("infra-controllers"),
-            kustomization("infra-configs"),
+            kustomization("infra-metallb"),
+            kustomization("config-metallb"),
+            kustomization("infra-traefik"),
+            kustomization("infra-longhorn"),
+            kustomization("apps"),
         ],
         helmreleases=[
             helmrelease("metallb", "metallb-system"),

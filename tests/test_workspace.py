@@ -27,7 +27,7 @@ def test_render_twice_then_nothing_changes(repo: Path) -> None:
     assert "create    cloud-init/k3s-server-1/user-data" in first.stdout
     second = run_cli("render", "-C", str(repo))
     assert second.returncode == 0
-    assert second.stdout.strip().splitlines() == ["57 unchanged"]
+    assert second.stdout.strip().splitlines() == ["58 unchanged"]
     verbose = run_cli("render", "-C", str(repo), "-v")
     assert "identical gitops/clusters/home/infrastructure.yaml" in verbose.stdout
     assert run_cli("render", "-C", str(repo), "--check").returncode == 0
@@ -144,7 +144,7 @@ def test_a_hand_edit_is_kept_with_its_diff_until_forced(repo: Path) -> None:
     assert f"overwrite {RELEASE}" in forced.stdout
     assert release.read_text() == rendered
     again = run_cli("render", "-C", str(repo))
-    assert again.returncode == 0 and again.stdout.strip().splitlines() == ["57 unchanged"]
+    assert again.returncode == 0 and again.stdout.strip().splitlines() == ["58 unchanged"]
 
 
 def test_undoing_a_hand_edit_settles_render(repo: Path) -> None:
@@ -206,7 +206,7 @@ def test_render_prints_only_changes_and_a_summary(repo: Path) -> None:
     result = run_cli("render", "-C", str(repo))
     lines = result.stdout.strip().splitlines()
     assert all(line.startswith("update    ") for line in lines[:-1])
-    assert lines[-1] == f"{len(lines) - 1} updated, {57 - len(lines) + 1} unchanged"
+    assert lines[-1] == f"{len(lines) - 1} updated, {58 - len(lines) + 1} unchanged"
 
 
 def test_check_and_dry_run_show_diffs_but_never_secrets(repo: Path) -> None:

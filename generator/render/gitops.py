@@ -3,9 +3,10 @@
 Layout (Flux's canonical example): clusters/<name>/ holds the Flux Kustomizations,
 infrastructure/controllers/<component>/ a namespace, a HelmRepository and a HelmRelease,
 infrastructure/configs/ the objects that need the controllers' CRDs, and apps/ the user's own
-apps plus a demo. Disabled components leave no file, no entry and no dependsOn behind.
-The K3s upgrade Plans and their controller (render/system_upgrade.py) are always there,
-beside that chain.
+apps plus a demo. Each component has its own Flux Kustomizations (render/flux_graph.py), so
+one failing component holds back no other. Disabled components leave no file, no entry and
+no dependsOn behind. The K3s upgrade Plans and their controller (render/system_upgrade.py)
+are always there, beside that graph.
 Kubernetes Secrets are `*.sops.yaml` files (render/gitops_secrets.py) marked for encryption.
 """
 
@@ -16,14 +17,15 @@ from typing import Any
 
 from generator.config.model import Cluster
 from generator.render import (
+    calico,
     charts,
+    flux_graph,
     gitops_apps,
     gitops_configs,
     gitops_secrets,
     layout,
     system_upgrade,
 )
-from generator.render import components as comps
 from generator.render.charts import Spec
 from generator.render.kustomize import (
     flux_sync,
@@ -38,9 +40,8 @@ from generator.secrets import Secrets
 
 TEMPLATES = "gitops"  # the tree templates' folder (see resources), not the output's
 FLUX_SOURCE = {"kind": "GitRepository", "name": "flux-system"}  # made by the FluxInstance
-CONTROLLERS = "infra-controllers"
-CONFIGS = "infra-configs"
-APPS = "apps"
+APPS = flux_graph.APPS
+RETIRED_FILE = "retired.yaml"  # flux_graph.RETIRED's Kustomizations, beside the live ones
 
 
 def render_gitops(cluster: Cluster, secrets: Secrets) -> dict[str, RenderedFile]:
@@ -51,10 +52,21 @@ def render_gitops(cluster: Cluster, secrets: Secrets) -> dict[str, RenderedFile]
     files.update(system_upgrade.plans(cluster))
     files.update(gitops_secrets.user_secrets(secrets))
     files.update(cluster_kustomizations(cluster, files))
+    files.update(calico_files(cluster))
     out = {path: rendered(path, docs) for path, docs in sorted(files.items())}
     readme = render_template(TEMPLATES, "apps-README.md.j2")
     out[f"{layout.APPS_DIR}/README.md"] = RenderedFile(readme)
     return out
+
+
+def calico_files(cluster: Cluster) -> dict[str, list[dict[str, Any]]]:
+    """Calico's folder and its own Kustomization, beside the graph: nothing waits on it (no pod
+    runs without it anyway) and it waits on nothing (render/calico.py)."""
+    found = calico.gitops_folder(cluster)
+    if found:
+        sync = flux_kustomization(calico.CALICO, calico.CALICO_DIR, [], "10m")
+        found[f"{layout.flux_cluster_dir(cluster.cluster.name)}/calico.yaml"] = [sync]
+    return found
 
 
 def emit(documents: list[dict[str, Any]]) -> str:
@@ -75,7 +87,7 @@ def helm_repository(spec: Spec) -> dict[str, Any]:
         "apiVersion": "source.toolkit.fluxcd.io/v1",
         "kind": "HelmRepository",
         "metadata": meta(spec.chart.repository, spec.namespace),
-        "spec": {"interval": "12h", "url": spec.chart.url},
+        "spec": charts.repository_spec(spec.chart),
     }
 
 
@@ -84,8 +96,9 @@ def helm_release(cluster: Cluster, spec: Spec) -> dict[str, Any]:
     install: dict[str, Any] = {"crds": "CreateReplace", "remediation": remediation}
     upgrade: dict[str, Any] = {"crds": "CreateReplace", "remediation": dict(remediation)}
     if spec.key == "traefik":
-        # Its LoadBalancer Service gets an address only once the MetalLB pool (in configs,
-        # applied after the controllers are Ready) exists: waiting for it would deadlock.
+        # Its LoadBalancer Service gets an address only once the MetalLB pool (config-metallb,
+        # after MetalLB's controller) exists: waiting for it would tie Traefik's readiness to
+        # MetalLB's, which infra-traefik deliberately does not depend on.
         install["disableWait"] = True
         upgrade["disableWait"] = True
     return {
@@ -114,13 +127,6 @@ def helm_release(cluster: Cluster, spec: Spec) -> dict[str, Any]:
     }
 
 
-def controller_secrets(spec: Spec, secrets: Secrets) -> dict[str, dict[str, Any]]:
-    """Secrets a chart's values name, beside its release so both arrive in one apply."""
-    if spec.key == "monitoring":
-        return {f"{comps.GRAFANA_ADMIN_SECRET}.sops": gitops_secrets.grafana_admin(secrets)}
-    return {}
-
-
 def controllers(cluster: Cluster, secrets: Secrets) -> dict[str, list[dict[str, Any]]]:
     base = layout.CONTROLLERS_DIR
     out: dict[str, list[dict[str, Any]]] = {}
@@ -131,7 +137,7 @@ def controllers(cluster: Cluster, secrets: Secrets) -> dict[str, list[dict[str, 
                 f"{base}/{spec.folder}",
                 {
                     "namespace": namespace(spec.namespace, spec.privileged),
-                    **controller_secrets(spec, secrets),
+                    **gitops_secrets.controller_secrets(cluster, spec.key, secrets),
                     "repository": helm_repository(spec),
                     "release": helm_release(cluster, spec),
                 },
@@ -144,34 +150,70 @@ def controllers(cluster: Cluster, secrets: Secrets) -> dict[str, list[dict[str, 
 # --- clusters/<name> -------------------------------------------------------------------------
 
 
-def flux_kustomization(
-    name: str, path: str, depends_on: str | None, timeout: str
-) -> dict[str, Any]:
-    """One step of this repo's chain. Every step decrypts, not only those holding a
+def flux_kustomization(name: str, path: str, depends_on: list[str], timeout: str) -> dict[str, Any]:
+    """One Kustomization of this repo's graph. Every one decrypts, not only those holding a
     *.sops.yaml today: a user's Secret may land in any of them, and the sops-age Secret
     always exists (the first server's seed)."""
     decryption = copy.deepcopy(gitops_secrets.DECRYPTION)
     return flux_sync(name, FLUX_SOURCE, f"./{path}", depends_on, timeout, decryption=decryption)
 
 
+def retired_kustomization(name: str, path: str) -> dict[str, Any]:
+    """A name the tree used before (flux_graph.RETIRED), kept so that its removal never prunes
+    what the per-component Kustomizations adopt: suspended, not pruning, orphaning on delete."""
+    doc = flux_kustomization(name, path, [], "5m")
+    doc["spec"] = {"suspend": True, **doc["spec"], "prune": False, "deletionPolicy": "Orphan"}
+    return doc
+
+
+def component_kustomizations(
+    cluster: Cluster, files: dict[str, list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """Per enabled component: its controller, then its configs (if it has any) depending on
+    that controller alone. No component waits on another."""
+    out: list[dict[str, Any]] = []
+    for spec in charts.enabled_specs(cluster):
+        controller = flux_graph.controller_name(spec.folder)
+        path = f"{layout.CONTROLLERS_DIR}/{spec.folder}"
+        out.append(flux_kustomization(controller, path, [], "15m"))
+        configs = f"{layout.CONFIGS_DIR}/{spec.folder}"
+        if f"{configs}/kustomization.yaml" in files:
+            name = flux_graph.config_name(spec.folder)
+            out.append(flux_kustomization(name, configs, [controller], "5m"))
+    return out
+
+
+def apps_depends_on(files: dict[str, list[dict[str, Any]]], defined: set[str]) -> list[str]:
+    """What the rendered apps reference (flux_graph.app_needs), among the Kustomizations that
+    exist: the demo waits for Traefik and, when it asks for a certificate, the issuers."""
+    prefix = f"{layout.APPS_DIR}/"
+    docs = [
+        doc for path, found in sorted(files.items()) if path.startswith(prefix) for doc in found
+    ]
+    return [name for name in flux_graph.app_needs(docs) if name in defined]
+
+
 def cluster_kustomizations(
     cluster: Cluster, files: dict[str, list[dict[str, Any]]]
 ) -> dict[str, list[dict[str, Any]]]:
-    """controllers -> configs -> apps, each step only if its folder has anything in it."""
+    """The components' Kustomizations, the apps', and the retired names kept suspended."""
     base = layout.flux_cluster_dir(cluster.name)
-    infra: list[dict[str, Any]] = []
-    last: str | None = None
-    steps = ((CONTROLLERS, layout.CONTROLLERS_DIR, "15m"), (CONFIGS, layout.CONFIGS_DIR, "5m"))
-    for name, path, timeout in steps:
-        if f"{path}/kustomization.yaml" in files:
-            infra.append(flux_kustomization(name, path, last, timeout))
-            last = name
-    out = {f"{base}/apps.yaml": [flux_kustomization(APPS, layout.APPS_DIR, last, "5m")]}
+    infra = component_kustomizations(cluster, files)
+    defined = {doc["metadata"]["name"] for doc in infra}
+    needs = apps_depends_on(files, defined)
+    out = {f"{base}/apps.yaml": [flux_kustomization(APPS, layout.APPS_DIR, needs, "5m")]}
     if infra:
         out[f"{base}/infrastructure.yaml"] = infra
-    # Beside the chain, not in it: K3s upgrades never wait on an optional component.
+    retired = [
+        retired_kustomization(name, path)
+        for name, path in flux_graph.RETIRED.items()
+        if f"{path}/kustomization.yaml" in files
+    ]
+    if retired:
+        out[f"{base}/{RETIRED_FILE}"] = retired
+    # Beside the graph, not in it: K3s upgrades never wait on an optional component.
     plans = flux_kustomization(
-        system_upgrade.PLANS, layout.SYSTEM_UPGRADE_DIR, system_upgrade.CONTROLLER, "5m"
+        system_upgrade.PLANS, layout.SYSTEM_UPGRADE_DIR, [system_upgrade.CONTROLLER], "5m"
     )
     out[f"{base}/system-upgrade.yaml"] = [*system_upgrade.controller_objects(), plans]
     return out

@@ -23,15 +23,17 @@ def flux_sync(
     name: str,
     source: dict[str, str],
     path: str,
-    depends_on: str | None,
+    depends_on: str | list[str] | None,
     timeout: str = "5m",
     **extra: Any,
 ) -> dict[str, Any]:
     """A Flux Kustomization in flux-system that applies `path` of `source`, pruning what
-    leaves it, ready only once what it applied is (wait)."""
+    leaves it, ready only once what it applied is (wait). `depends_on`: one name or several,
+    in the order given; none leaves dependsOn out."""
     spec: dict[str, Any] = {}
-    if depends_on is not None:
-        spec["dependsOn"] = [{"name": depends_on}]
+    names = [depends_on] if isinstance(depends_on, str) else list(depends_on or [])
+    if names:
+        spec["dependsOn"] = [{"name": name} for name in names]
     spec.update(
         {
             "interval": "1h",

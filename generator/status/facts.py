@@ -75,6 +75,7 @@ class FluxObject:
     message: str = ""
     stalled: bool = False
     revision: str = ""
+    suspended: bool = False  # spec.suspend: Flux leaves it alone, its Ready is stale
 
 
 @dataclass(frozen=True)

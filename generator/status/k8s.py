@@ -40,6 +40,7 @@ def flux_object(kind: str, obj: dict[str, Any]) -> FluxObject:
         message=str((ready or {}).get("message", "")),
         stalled=bool(stalled and stalled.get("status") == "True"),
         revision=str(status.get("lastAppliedRevision") or ""),
+        suspended=bool((obj.get("spec") or {}).get("suspend")),
     )
 
 

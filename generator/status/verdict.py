@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from generator import naming
+from generator.render import flux_graph
 from generator.status import versions
 from generator.status.facts import (
     CloudInit,
@@ -218,7 +219,7 @@ def _flux_blockers(kube: Kube) -> list[tuple[Severity, str]]:
         ]
     # HelmReleases before Kustomizations: a Kustomization's failed health check is most
     # often just the HelmRelease it waits for, and the release names the real cause.
-    ordered = (*flux_objects(kube)[:1], *kube.helmreleases, *kube.kustomizations)
+    ordered = (*flux_objects(kube)[:1], *kube.helmreleases, *judged_kustomizations(kube))
     found = [b for obj in ordered if (b := flux_blocker(obj))]
     if kube.instance.ready and not kube.kustomizations:
         found.append(
@@ -227,9 +228,19 @@ def _flux_blockers(kube: Kube) -> list[tuple[Severity, str]]:
     return found
 
 
+def judged_kustomizations(kube: Kube) -> tuple[FluxObject, ...]:
+    """All but the retired names once Flux has applied them suspended (flux_graph.RETIRED):
+    their Ready condition is frozen at whatever it was, maybe a failure of the one-chain
+    tree, and the per-component Kustomizations now say how each component is. Not yet
+    suspended (a cluster still on the old tree), they are judged like any other."""
+    return tuple(
+        k for k in kube.kustomizations if not (k.suspended and k.name in flux_graph.RETIRED)
+    )
+
+
 def flux_objects(kube: Kube) -> tuple[FluxObject, ...]:
     head = (kube.instance,) if kube.instance else ()
-    return head + kube.kustomizations + kube.helmreleases
+    return head + judged_kustomizations(kube) + kube.helmreleases
 
 
 # -- the verdict -----------------------------------------------------------------------------

@@ -77,13 +77,24 @@ def test_each_controller_folder_has_namespace_repository_release(
         assert listed == ["namespace.yaml", *secrets, "repository.yaml", "release.yaml"]
 
 
-def test_kustomizations_chain_controllers_configs_apps(default: dict[str, RenderedFile]) -> None:
+def test_each_component_has_its_own_kustomizations(default: dict[str, RenderedFile]) -> None:
     infra = yamlio.load_all_plain(default["gitops/clusters/home/infrastructure.yaml"].text)
     app = one(default, "gitops/clusters/home/apps.yaml")
-    assert [k["metadata"]["name"] for k in infra] == ["infra-controllers", "infra-configs"]
-    assert "dependsOn" not in infra[0]["spec"]
-    assert infra[1]["spec"]["dependsOn"] == [{"name": "infra-controllers"}]
-    assert app["spec"]["dependsOn"] == [{"name": "infra-configs"}]
+    graph = {k["metadata"]["name"]: k["spec"].get("dependsOn", []) for k in infra}
+    assert graph == {
+        "infra-metallb": [],
+        "config-metallb": [{"name": "infra-metallb"}],
+        "infra-cert-manager": [],
+        "config-cert-manager": [{"name": "infra-cert-manager"}],
+        "infra-traefik": [],
+        "infra-longhorn": [],
+        "infra-monitoring": [],
+    }
+    paths = {k["metadata"]["name"]: k["spec"]["path"] for k in infra}
+    assert paths["infra-longhorn"] == "./gitops/infrastructure/controllers/longhorn"
+    assert paths["config-metallb"] == "./gitops/infrastructure/configs/metallb"
+    # whoami's Ingress names Traefik's class and asks the CA issuer for its certificate.
+    assert app["spec"]["dependsOn"] == [{"name": "infra-traefik"}, {"name": "config-cert-manager"}]
     for k in [*infra, app]:
         assert k["apiVersion"] == "kustomize.toolkit.fluxcd.io/v1"
         assert k["spec"]["wait"] is True
@@ -135,7 +146,7 @@ def test_traefik_gets_the_pools_first_address_and_redirects(
     assert got["service"]["annotations"] == {"metallb.io/loadBalancerIPs": "10.0.0.200"}
     redirect = got["ports"]["web"]["http"]["redirections"]["entryPoint"]
     assert redirect == {"to": "websecure", "scheme": "https", "permanent": True}
-    assert "ingressRoute" not in got  # dashboard stays unexposed
+    assert got["ingressRoute"] == {"dashboard": {"enabled": False}}  # dashboard stays unexposed
     release = one(default, "gitops/infrastructure/controllers/traefik/release.yaml")["spec"]
     assert release["install"]["crds"] == release["upgrade"]["crds"] == "CreateReplace"
 
@@ -192,7 +203,9 @@ def test_monitoring_scrapes_what_k3s_exposes(default: dict[str, RenderedFile]) -
     ):
         assert got[key]["endpoints"] == servers
         assert got[key]["service"] == {"port": port, "targetPort": port}
-        assert got[key]["serviceMonitor"] == {"https": True, "insecureSkipVerify": True}
+        monitor = got[key]["serviceMonitor"]
+        kept = {k: v for k, v in monitor.items() if k != "metricRelabelings"}
+        assert kept == {"https": True, "insecureSkipVerify": True}
     etcd = got["kubeEtcd"]
     assert etcd["endpoints"] == servers
     assert etcd["service"]["port"] == k3s.ETCD_METRICS_PORT

@@ -230,10 +230,10 @@ def test_check_tree_ignores_patches_that_repeat_an_object(tree: Path) -> None:
 
 def test_check_tree_catches_a_dangling_depends_on(tree: Path) -> None:
     infra = tree / "gitops/clusters/home/infrastructure.yaml"
-    infra.write_text(infra.read_text().replace("name: infra-controllers", "name: controllers", 1))
+    infra.write_text(infra.read_text().replace("name: infra-metallb\n", "name: metallb\n", 1))
     assert check_tree(tree, default_cluster()) == [
-        "gitops/clusters/home/infrastructure.yaml: Kustomization infra-configs dependsOn "
-        "infra-controllers, which no file defines (fix dependsOn, or run homelab-gen render)"
+        "gitops/clusters/home/infrastructure.yaml: Kustomization config-metallb dependsOn "
+        "infra-metallb, which no file defines (fix dependsOn, or run homelab-gen render)"
     ]
 
 

@@ -139,8 +139,8 @@ def test_one_helmrelease_failing_is_named_with_its_reason(
         message="Helm install failed for release longhorn-system/longhorn: context deadline",
         stalled=True,
     )
-    moment.kustomizations[1] = kustomization(
-        "infra-controllers", ready=False, reason="HealthCheckFailed", message="timeout"
+    moment.kustomizations[4] = kustomization(
+        "infra-longhorn", ready=False, reason="HealthCheckFailed", message="timeout"
     )
     ready_lab.world.moments = [moment]
     assert run_status(ready_lab, "--json") == 1
@@ -153,6 +153,44 @@ def test_one_helmrelease_failing_is_named_with_its_reason(
     assert flux["longhorn-system/longhorn"]["ready"] == "False"
     assert flux["longhorn-system/longhorn"]["reason"] == "InstallFailed"
     assert flux["traefik/traefik"]["message"] == ""  # ready: no message shown
+
+
+def test_a_failing_component_is_named_and_the_others_stay_ready(
+    ready_lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    moment = ready_moment(ready_lab.cluster)
+    moment.kustomizations[4] = kustomization(
+        "infra-longhorn", ready=False, reason="HealthCheckFailed", message="timeout"
+    )
+    ready_lab.world.moments = [moment]
+    assert run_status(ready_lab, "--json") == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["blocker"] == "Kustomization infra-longhorn: HealthCheckFailed (timeout)"
+    flux = {r["name"]: r["ready"] for r in data["rows"]["flux"]}
+    for name in ("infra-metallb", "config-metallb", "infra-traefik", "apps"):
+        assert flux[f"flux-system/{name}"] == "True"
+
+
+def test_retired_kustomizations_once_suspended_are_left_out(
+    ready_lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Day 2: the old one-chain Kustomizations stay, suspended, their Ready frozen at a
+    failure from before the re-render. Not a blocker, not a row; still judged while a
+    cluster on the old tree runs them (not suspended)."""
+    stale = {"ready": False, "reason": "HealthCheckFailed", "message": "timeout"}
+    moment = ready_moment(ready_lab.cluster)
+    moment.kustomizations += [
+        kustomization("infra-controllers", suspend=True, **stale),
+        kustomization("infra-configs", suspend=True, **stale),
+    ]
+    ready_lab.world.moments = [moment]
+    assert run_status(ready_lab, "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert not [r for r in data["rows"]["flux"] if r["name"].endswith("infra-controllers")]
+    moment.kustomizations[-2] = kustomization("infra-controllers", **stale)
+    assert run_status(ready_lab, "--json") == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["blocker"] == "Kustomization infra-controllers: HealthCheckFailed (timeout)"
 
 
 def test_wait_returns_as_soon_as_all_is_ready(

@@ -79,8 +79,9 @@ def kustomization(
     reason: str = "ReconciliationSucceeded",
     message: str = "Applied revision: main@sha1:0c1b2a3d",
     namespace: str = "flux-system",
+    suspend: bool = False,
 ) -> dict[str, Any]:
-    return _flux(
+    found = _flux(
         "kustomize.toolkit.fluxcd.io/v1",
         "Kustomization",
         namespace,
@@ -88,6 +89,9 @@ def kustomization(
         [condition("Ready", ready, reason, message)],
         lastAppliedRevision="main@sha1:0c1b2a3d",
     )
+    if suspend:
+        found["spec"] = {"suspend": True}  # its Ready stays what it was when suspended
+    return found
 
 
 def helmrelease(
