@@ -143,6 +143,8 @@ def controllers(cluster: Cluster, secrets: Secrets) -> dict[str, list[dict[str, 
                 },
             )
         )
+    # Only the retired infra-controllers (flux_graph.RETIRED) points at this index now; should it
+    # reconcile once more before it is suspended, it applies the very same objects.
     out.update(index(base, [spec.folder for spec in enabled]))
     return out
 
