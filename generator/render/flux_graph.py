@@ -71,3 +71,13 @@ def app_needs(docs: Iterable[dict[str, Any]]) -> list[str]:
         if any(key in _annotations(doc) for key in ISSUER_ANNOTATIONS):
             needs.append(config_name(CERT_MANAGER_FOLDER))
     return list(dict.fromkeys(needs))
+
+
+def config_needs(folder: str, docs: Iterable[dict[str, Any]]) -> list[str]:
+    """What a component's configs wait for besides its own controller: cert-manager's issuers
+    when they hold a Certificate (cert-manager's own configs are the issuers)."""
+    if folder == CERT_MANAGER_FOLDER:
+        return []
+    if any(doc.get("kind") == "Certificate" for doc in docs):
+        return [config_name(CERT_MANAGER_FOLDER)]
+    return []

@@ -172,7 +172,8 @@ def component_kustomizations(
     cluster: Cluster, files: dict[str, list[dict[str, Any]]]
 ) -> list[dict[str, Any]]:
     """Per enabled component: its controller, then its configs (if it has any) depending on
-    that controller alone. No component waits on another."""
+    that controller, and on the issuers when they hold a certificate. No controller waits on
+    another component."""
     out: list[dict[str, Any]] = []
     for spec in charts.enabled_specs(cluster):
         controller = flux_graph.controller_name(spec.folder)
@@ -181,8 +182,13 @@ def component_kustomizations(
         configs = f"{layout.CONFIGS_DIR}/{spec.folder}"
         if f"{configs}/kustomization.yaml" in files:
             name = flux_graph.config_name(spec.folder)
-            out.append(flux_kustomization(name, configs, [controller], "5m"))
+            needs = [controller, *flux_graph.config_needs(spec.folder, in_folder(files, configs))]
+            out.append(flux_kustomization(name, configs, needs, "5m"))
     return out
+
+
+def in_folder(files: dict[str, list[dict[str, Any]]], path: str) -> list[dict[str, Any]]:
+    return [doc for name, docs in files.items() if name.startswith(f"{path}/") for doc in docs]
 
 
 def apps_depends_on(files: dict[str, list[dict[str, Any]]], defined: set[str]) -> list[str]:

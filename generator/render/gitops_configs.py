@@ -106,6 +106,12 @@ def configs(cluster: Cluster, base: str, secrets: Secrets) -> dict[str, list[dic
             if comps.issuer_kind(cluster) == "acme"
             else selfsigned_chain(cluster)
         )
+    # The Traefik dashboard's certificate: an IngressRoute gets none from ingress-shim. It lives
+    # in Traefik's namespace, so it is Traefik's config (config-traefik), which also waits for
+    # the issuers (flux_graph.config_needs): the issuers never wait for Traefik.
+    certificate = comps.traefik_dashboard_certificate(cluster)
+    if certificate:
+        parts["traefik"] = {"dashboard-certificate": certificate}
     out: dict[str, list[dict[str, Any]]] = {}
     for name, objects in parts.items():
         out.update(folder(f"{base}/{name}", objects))

@@ -27,6 +27,8 @@ VARIANTS: dict[str, Cluster] = {
             "dns_provider": "cloudflare",
         },
     ),
+    # The dashboard's certificate is Traefik's config, waiting for the issuers too.
+    "dashboard": cluster_with(traefik={"enabled": True, "dashboard": True}),
 }
 CASES = sorted(VARIANTS)
 # What a home lab cannot do without: an address for Traefik, certificates, the ingress, apps.
@@ -125,17 +127,20 @@ def test_any_failing_component_blocks_only_its_own_config_and_the_apps_using_it(
         allowed = {flux_graph.config_name(folder)}
         if folder in ("traefik", "cert-manager"):
             allowed.add("apps")
+        if folder == "cert-manager":  # the dashboard's certificate needs an issuer
+            allowed.add(flux_graph.config_name("traefik"))
         assert blocked <= allowed, (failing, blocked - allowed)
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_configs_wait_for_their_own_controller_only(
+def test_configs_wait_for_their_own_controller_and_certificates_for_the_issuers(
     case: str, renders: dict[str, dict[str, RenderedFile]]
 ) -> None:
     for name, doc in kustomizations(renders[case]).items():
         if name.startswith("config-"):
             folder = name.removeprefix("config-")
-            assert depends_on(doc) == [flux_graph.controller_name(folder)]
+            issuers = [flux_graph.config_name("cert-manager")] if folder == "traefik" else []
+            assert depends_on(doc) == [flux_graph.controller_name(folder), *issuers]
             assert doc["spec"]["path"] == f"./{layout.CONFIGS_DIR}/{folder}"
         if name.startswith("infra-") and name not in flux_graph.RETIRED:
             assert depends_on(doc) == [], name
@@ -229,3 +234,13 @@ def test_retired_paths_hold_exactly_what_the_new_kustomizations_apply(
             if name not in flux_graph.RETIRED and doc["spec"]["path"].startswith(f"./{old_path}/")
         }
         assert listed == new_paths
+
+
+def test_the_dashboard_certificate_waits_for_traefik_and_the_issuers_only(
+    renders: dict[str, dict[str, RenderedFile]],
+) -> None:
+    graph = kustomizations(renders["dashboard"])
+    assert depends_on(graph["config-traefik"]) == ["infra-traefik", "config-cert-manager"]
+    # a failing Traefik never holds back the issuers
+    assert "config-cert-manager" in ready_after(graph, {"infra-traefik"})
+    assert "config-traefik" not in kustomizations(renders["all-on"])

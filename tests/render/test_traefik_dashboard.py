@@ -5,7 +5,6 @@ OCI registry upstream recommends."""
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import shutil
 import subprocess
 import sys
@@ -37,20 +36,6 @@ AUTH_FILE = f"{TRAEFIK}/{comps.TRAEFIK_DASHBOARD_AUTH}.sops.yaml"
 CERT_MANAGER = "gitops/infrastructure/controllers/cert-manager"
 ON = {"enabled": True, "dashboard": True}
 OFF = {"enabled": True, "dashboard": False}
-
-# The Secret and the certificate reach the tree through gitops.py (controller_secrets) and
-# gitops_configs.py, which this change does not own: until they call
-# gitops_secrets.controller_secrets / comps.traefik_dashboard_certificate and
-# charts.repository_spec, the tests of the rendered files say so and skip.
-_GITOPS = inspect.getsource(gitops)
-WIRED_SECRET = "gitops_secrets.controller_secrets" in _GITOPS
-WIRED_REPOSITORY = "repository_spec" in _GITOPS
-needs_secret_wiring = pytest.mark.skipif(
-    not WIRED_SECRET, reason="gitops.py does not yet call gitops_secrets.controller_secrets"
-)
-needs_repository_wiring = pytest.mark.skipif(
-    not WIRED_REPOSITORY, reason="gitops.py does not yet call charts.repository_spec"
-)
 
 
 def release_values(rendered: dict[str, RenderedFile], folder: str) -> dict[str, Any]:
@@ -179,7 +164,6 @@ def test_the_password_is_derived_stable_and_strong_unless_set() -> None:
 # --- the Secret in the tree ------------------------------------------------------------------
 
 
-@needs_secret_wiring
 def test_the_secret_sits_beside_the_release_marked_for_sops(on: dict[str, RenderedFile]) -> None:
     item = on[AUTH_FILE]
     assert item.sops and item.secret
@@ -189,7 +173,6 @@ def test_the_secret_sits_beside_the_release_marked_for_sops(on: dict[str, Render
     assert f"{comps.TRAEFIK_DASHBOARD_AUTH}.sops.yaml" in kustomization["resources"]
 
 
-@needs_secret_wiring
 def test_the_secret_encrypts_decrypts_and_its_users_verify(on: dict[str, RenderedFile]) -> None:
     password = secrets.traefik_dashboard_password(SECRETS)
     sealed = encrypted(on[AUTH_FILE].text)
@@ -200,7 +183,6 @@ def test_the_secret_encrypts_decrypts_and_its_users_verify(on: dict[str, Rendere
     assert bcrypt.checkpw(password.encode(), line.split(":", 1)[1].encode())
 
 
-@needs_secret_wiring
 def test_sops_age_under_node_decrypts_the_secret(
     on: dict[str, RenderedFile],
     node_reader: Path,  # noqa: F811
@@ -218,7 +200,6 @@ def test_sops_age_under_node_decrypts_the_secret(
     assert bcrypt.checkpw(password.encode(), line.split(":", 1)[1].encode())
 
 
-@needs_secret_wiring
 @pytest.mark.parametrize("dashboard", [True, False], ids=["on", "off"])
 def test_no_password_or_hash_in_any_tracked_plain_file(dashboard: bool) -> None:
     cluster = cluster_with(traefik={"enabled": True, "dashboard": dashboard}, cert_manager=True)
@@ -231,7 +212,6 @@ def test_no_password_or_hash_in_any_tracked_plain_file(dashboard: bool) -> None:
     assert line.split(":", 1)[1] not in plain
 
 
-@needs_secret_wiring
 def test_day_two_switching_on_adds_the_secret_and_off_removes_it() -> None:
     """An old store (no dashboard password in it) renders the Secret at once, the same bytes
     every time; switching off leaves neither Middleware nor Secret."""
@@ -294,7 +274,6 @@ def test_cert_manager_chart_is_the_pinned_oci_one() -> None:
     assert "type" not in charts.repository_spec(traefik)
 
 
-@needs_repository_wiring
 def test_cert_manager_source_and_release_fit_the_flux_crds(
     on: dict[str, RenderedFile], upstream: Path
 ) -> None:
