@@ -16,15 +16,19 @@ GIT = "warning: cluster.git.url: https://github.com/me/home-ops.git is the examp
 DOMAIN = "warning: cluster.domain: lab.example.com is the example from 'new'"
 
 
+def rendered_lab(tmp_path: Path, fake: FakePVE, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = tmp_path / "lab"
+    directory.mkdir()
+    (directory / "cluster.yaml").write_text(cluster_yaml(fake, 1, 0))
+    monkeypatch.setenv("HOMELAB_GEN_PVE_TOKEN", fake.state.token_secret)
+    assert main(["render", "-C", str(directory)]) == 0
+    return directory
+
+
 @pytest.fixture
 def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, FakePVE]]:
     with running_fake(tmp_path) as fake:
-        directory = tmp_path / "lab"
-        directory.mkdir()
-        (directory / "cluster.yaml").write_text(cluster_yaml(fake, 1, 0))
-        monkeypatch.setenv("HOMELAB_GEN_PVE_TOKEN", fake.state.token_secret)
-        assert main(["render", "-C", str(directory)]) == 0
-        yield directory, fake
+        yield rendered_lab(tmp_path, fake, monkeypatch), fake
 
 
 @pytest.mark.parametrize("argv", [["plan"], ["boot", "--dry-run"]])
@@ -61,11 +65,7 @@ def test_placeholders_warn_before_proxmox_answers(
 ) -> None:
     """A user with no Proxmox reachable yet still learns what to fix in cluster.yaml."""
     with running_fake(tmp_path) as fake:
-        directory = tmp_path / "lab"
-        directory.mkdir()
-        (directory / "cluster.yaml").write_text(cluster_yaml(fake, 1, 0))
-        monkeypatch.setenv("HOMELAB_GEN_PVE_TOKEN", fake.state.token_secret)
-        assert main(["render", "-C", str(directory)]) == 0
+        directory = rendered_lab(tmp_path, fake, monkeypatch)
     capsys.readouterr()  # the fake has stopped: its port now refuses connections
     assert main(["boot", "--dry-run", "-C", str(directory)]) != 0
     err = capsys.readouterr().err
