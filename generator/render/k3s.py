@@ -176,15 +176,29 @@ def service_name(node: Node) -> str:
     return "k3s" if node.is_server else "k3s-agent"
 
 
+# The install script exits with this when install.sh is not the pinned one; the unit does
+# not retry it (RestartPreventExitStatus), so nothing is installed until someone looks.
+# Above curl's codes and 128+signal, below systemd's own 200-242: nothing else exits so.
+INSTALLER_MISMATCH_EXIT = 195
+
+
+def installer_url(tag: str) -> str:
+    return f"{INSTALLER_BASE}/{quote(tag, safe='')}/install.sh"
+
+
 def install_script(cluster: Cluster, node: Node) -> str:
     """One install attempt; it fails fast so systemd can retry it with backoff."""
-    version = cluster.cluster.k3s_version
+    from generator.render import versions  # versions -> charts -> monitoring -> k3s
+
     return render_template(
         "cloud-init",
         "k3s-install.sh.j2",
-        version=version,
-        # The installer from the release's own tag, so the script is pinned like the binary.
-        installer_url=f"{INSTALLER_BASE}/{quote(version, safe='')}/install.sh",
+        version=cluster.cluster.k3s_version,
+        # The installer from a pinned tag, checked against its pinned sha256 (versions.py).
+        installer_url=installer_url(versions.K3S_INSTALLER_TAG),
+        installer_sha256=versions.K3S_INSTALLER_SHA256 or "",
+        mismatch_exit=INSTALLER_MISMATCH_EXIT,
+        unit=INSTALL_UNIT,
         exec_mode="server" if node.is_server else "agent",
         service=service_name(node),
         marker=INSTALLED_MARKER,
@@ -199,4 +213,5 @@ def install_unit(cluster: Cluster, node: Node) -> str:
         role=node.role,
         script=INSTALL_SCRIPT_PATH,
         marker=INSTALLED_MARKER,
+        mismatch_exit=INSTALLER_MISMATCH_EXIT,
     )

@@ -9,6 +9,21 @@ from dataclasses import dataclass
 from generator.config.model import COMPONENTS, Cluster
 from generator.render import charts, gitops_apps, kube_vip, manifests, system_upgrade
 
+# K3s's install script, which every seed runs once at first boot, pinned by tag and digest
+# apart from cluster.k3s_version: install.sh installs whatever INSTALL_K3S_VERSION names (and
+# checks that binary against the release's own sha256 list), and later K3s versions arrive by
+# the upgrade Plans, never by this script. So a k3s_version change leaves the installer and
+# its digest alone (a version-only change stays no seed drift), and a node replaced after an
+# upgrade runs the same checked script to install the newer version.
+K3S_INSTALLER_TAG = "v1.33.4+k3s1"
+# sha256 of https://raw.githubusercontent.com/k3s-io/k3s/<K3S_INSTALLER_TAG>/install.sh, byte
+# for byte. TO FILL: it could not be fetched byte-exact where this was written, and a guessed
+# digest would stop every install. Compute it with
+#   curl -sfL https://raw.githubusercontent.com/k3s-io/k3s/v1.33.4%2Bk3s1/install.sh | sha256sum
+# While it is None the seed logs that install.sh runs unchecked; once set, a mismatch stops
+# the install unit for good, with the reason in the journal.
+K3S_INSTALLER_SHA256: str | None = None
+
 
 @dataclass(frozen=True)
 class Pin:
@@ -47,6 +62,7 @@ def pins(cluster: Cluster | None, k3s_default: str) -> list[Pin]:
         _fixed("flux-operator (chart)", manifests.FLUX_OPERATOR_VERSION),
         _fixed("flux", manifests.FLUX_VERSION, "the operator picks the release in this range"),
         _fixed("system-upgrade-controller", system_upgrade.SUC_TAG),
+        _fixed("k3s install.sh", K3S_INSTALLER_TAG, installer_note()),
     ]
     return found
 
@@ -54,3 +70,9 @@ def pins(cluster: Cluster | None, k3s_default: str) -> list[Pin]:
 def _fixed(name: str, version: str, note: str = "") -> Pin:
     """A pin cluster.yaml cannot change."""
     return Pin(name, version, version, note)
+
+
+def installer_note() -> str:
+    if K3S_INSTALLER_SHA256 is None:
+        return "sha256 not pinned: runs unchecked"
+    return f"sha256 {K3S_INSTALLER_SHA256}; runs once at first boot, whatever k3s version"
