@@ -127,3 +127,16 @@ def chart_version(cluster: Cluster, spec: Spec) -> str:
 def release_values(cluster: Cluster, spec: Spec) -> dict[str, Any]:
     merged: dict[str, Any] = deep_merge(spec.values(cluster), component(cluster, spec).values)
     return merged
+
+
+def longhorn_is_default(cluster: Cluster) -> bool:
+    """True when the Flux tree makes Longhorn's StorageClass the default: the switch is on and
+    the chart's merged values (cluster.yaml's included) create a default class."""
+    spec = SPEC_BY_KEY["longhorn"]
+    if not component(cluster, spec).enabled:
+        return False
+    persistence = release_values(cluster, spec).get("persistence") or {}
+    # The chart's own defaults (values.yaml) are true for both.
+    return bool(persistence.get("createStorageClass", True)) and bool(
+        persistence.get("defaultClass", True)
+    )

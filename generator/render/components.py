@@ -71,6 +71,7 @@ def traefik_values(cluster: Cluster) -> dict[str, Any]:
 # SOPS-encrypted Secret beside the release (render/gitops_secrets.py). Off, nothing routes to
 # it: the chart's IngressRoute is off (its default too, said explicitly) and no Middleware
 # or Secret is rendered.
+TRAEFIK_NAMESPACE = "traefik"  # the chart's release namespace (charts.SPECS)
 TRAEFIK_DASHBOARD_AUTH = "traefik-dashboard-auth"  # the Middleware and its Secret
 TRAEFIK_DASHBOARD_USER = "admin"
 TRAEFIK_DASHBOARD_TLS = "traefik-dashboard-tls"  # cert-manager's Certificate lands here
@@ -102,12 +103,10 @@ def traefik_dashboard_route(cluster: Cluster) -> dict[str, Any]:
 
 
 def traefik_dashboard_middleware(cluster: Cluster) -> dict[str, Any]:
-    from generator.render.charts import SPEC_BY_KEY
-
     return {
         "apiVersion": "traefik.io/v1alpha1",
         "kind": "Middleware",
-        "metadata": {"name": TRAEFIK_DASHBOARD_AUTH, "namespace": SPEC_BY_KEY["traefik"].namespace},
+        "metadata": {"name": TRAEFIK_DASHBOARD_AUTH, "namespace": TRAEFIK_NAMESPACE},
         # removeHeader: the dashboard never needs the credentials passed on.
         "spec": {"basicAuth": {"secret": TRAEFIK_DASHBOARD_AUTH, "removeHeader": True}},
     }
@@ -116,15 +115,13 @@ def traefik_dashboard_middleware(cluster: Cluster) -> dict[str, Any]:
 def traefik_dashboard_certificate(cluster: Cluster) -> dict[str, Any] | None:
     """The dashboard host's certificate from the cluster's issuer; a configs object (it needs
     cert-manager's CRDs). None when there is no dashboard or no cert-manager."""
-    from generator.render.charts import SPEC_BY_KEY
-
     if not (traefik_dashboard(cluster) and cluster.components.cert_manager.enabled):
         return None
     host = traefik_dashboard_host(cluster)
     return {
         "apiVersion": "cert-manager.io/v1",
         "kind": "Certificate",
-        "metadata": {"name": TRAEFIK_DASHBOARD_TLS, "namespace": SPEC_BY_KEY["traefik"].namespace},
+        "metadata": {"name": TRAEFIK_DASHBOARD_TLS, "namespace": TRAEFIK_NAMESPACE},
         "spec": {
             "secretName": TRAEFIK_DASHBOARD_TLS,
             "dnsNames": [host],

@@ -58,6 +58,21 @@ def tls_sans(cluster: Cluster) -> list[str]:
 # K3s's bundled copies always step aside: Flux owns ingress and load balancers, and K3s reads
 # `disable` only when it starts, so it could not follow a component switched on later.
 DISABLED_ADDONS = ("traefik", "servicelb")
+
+# K3s's install script, which every seed runs once at first boot, pinned by tag and digest
+# apart from cluster.k3s_version: install.sh installs whatever INSTALL_K3S_VERSION names (and
+# checks that binary against the release's own sha256 list), and later K3s versions arrive by
+# the upgrade Plans, never by this script. So a k3s_version change leaves the installer and
+# its digest alone (a version-only change stays no seed drift), and a node replaced after an
+# upgrade runs the same checked script to install the newer version.
+K3S_INSTALLER_TAG = "v1.33.4+k3s1"
+# sha256 of https://raw.githubusercontent.com/k3s-io/k3s/<K3S_INSTALLER_TAG>/install.sh, byte
+# for byte. TO FILL: it could not be fetched byte-exact where this was written, and a guessed
+# digest would stop every install. Compute it with
+#   curl -sfL https://raw.githubusercontent.com/k3s-io/k3s/v1.33.4%2Bk3s1/install.sh | sha256sum
+# While it is None the seed logs that install.sh runs unchecked; once set, a mismatch stops
+# the install unit for good, with the reason in the journal.
+K3S_INSTALLER_SHA256: str | None = None
 # K3s's local-path provisioner ("local-storage" in K3s's DisableItems, pkg/cli/cmds) ships
 # its StorageClass with `storageclass.kubernetes.io/is-default-class: "true"`
 # (manifests/local-storage.yaml). Editing that annotation does not last: Stage
@@ -94,23 +109,11 @@ def datastore_url(cluster: Cluster, secrets: Secrets) -> str | None:
     return f"{scheme}://{user}:{password}{at}{host}"
 
 
-def longhorn_is_default(cluster: Cluster) -> bool:
-    """True when the Flux tree makes Longhorn's StorageClass the default: the switch is on and
-    the chart's merged values (cluster.yaml's included) create a default class."""
-    from generator.render import charts  # charts -> monitoring -> k3s: import when called
-
-    spec = charts.SPEC_BY_KEY["longhorn"]
-    if not charts.component(cluster, spec).enabled:
-        return False
-    persistence = charts.release_values(cluster, spec).get("persistence") or {}
-    # The chart's own defaults (values.yaml) are true for both.
-    return bool(persistence.get("createStorageClass", True)) and bool(
-        persistence.get("defaultClass", True)
-    )
-
-
-def server_wide_settings(cluster: Cluster, secrets: Secrets) -> dict[str, Any]:
-    """Settings every server must agree on; a mismatch stops a server from joining."""
+def server_wide_settings(
+    cluster: Cluster, secrets: Secrets, longhorn_default: bool = False
+) -> dict[str, Any]:
+    """Settings every server must agree on; a mismatch stops a server from joining.
+    `longhorn_default`: Longhorn's class is the default one (charts.longhorn_is_default)."""
     info = cluster.cluster
     settings: dict[str, Any] = {
         "tls-san": tls_sans(cluster),
@@ -123,7 +126,7 @@ def server_wide_settings(cluster: Cluster, secrets: Secrets) -> dict[str, Any]:
         # Calico enforces NetworkPolicy itself; K3s's own controller would fight over it.
         settings["disable-network-policy"] = True
     settings["disable"] = list(DISABLED_ADDONS)
-    if longhorn_is_default(cluster):
+    if longhorn_default:
         settings["disable"].append(LOCAL_STORAGE_ADDON)
     endpoint = datastore_url(cluster, secrets)
     if endpoint is not None:
@@ -157,6 +160,7 @@ def k3s_config(
     node: Node,
     node_name: str | None = None,
     node_ip: str | None = None,
+    longhorn_default: bool = False,
 ) -> dict[str, Any]:
     """/etc/rancher/k3s/config.yaml for one node, as plain data.
 
@@ -167,7 +171,7 @@ def k3s_config(
     config["node-name"] = node.name if node_name is None else node_name
     config["node-ip"] = str(node.ip) if node_ip is None else node_ip
     if node.is_server:
-        config.update(server_wide_settings(cluster, secrets))
+        config.update(server_wide_settings(cluster, secrets, longhorn_default))
     config.update(NODE_METRICS_CONFIG)
     return config
 
@@ -188,15 +192,14 @@ def installer_url(tag: str) -> str:
 
 def install_script(cluster: Cluster, node: Node) -> str:
     """One install attempt; it fails fast so systemd can retry it with backoff."""
-    from generator.render import versions  # versions -> charts -> monitoring -> k3s
 
     return render_template(
         "cloud-init",
         "k3s-install.sh.j2",
         version=cluster.cluster.k3s_version,
-        # The installer from a pinned tag, checked against its pinned sha256 (versions.py).
-        installer_url=installer_url(versions.K3S_INSTALLER_TAG),
-        installer_sha256=versions.K3S_INSTALLER_SHA256 or "",
+        # The installer from a pinned tag, checked against its pinned sha256 (above).
+        installer_url=installer_url(K3S_INSTALLER_TAG),
+        installer_sha256=K3S_INSTALLER_SHA256 or "",
         mismatch_exit=INSTALLER_MISMATCH_EXIT,
         unit=INSTALL_UNIT,
         exec_mode="server" if node.is_server else "agent",

@@ -18,7 +18,7 @@ from typing import Any
 from generator import naming, yamlio
 from generator.config.model import Cluster, Node
 from generator.errors import HomelabError
-from generator.render import bootstrap, calico, k3s
+from generator.render import bootstrap, calico, charts, k3s
 from generator.render.manifests import MANIFESTS_DIR, first_server_manifests
 from generator.render.output import RenderedFile
 from generator.render.templating import HEADER, render_template
@@ -174,7 +174,14 @@ def write_file(path: str, content: str, permissions: str) -> dict[str, str]:
 
 
 def k3s_files(cluster: Cluster, secrets: Secrets, node: Node, host: Host) -> list[dict[str, str]]:
-    settings = k3s.k3s_config(cluster, secrets, node, node_name=host.name, node_ip=host.ip)
+    settings = k3s.k3s_config(
+        cluster,
+        secrets,
+        node,
+        node_name=host.name,
+        node_ip=host.ip,
+        longhorn_default=charts.longhorn_is_default(cluster),
+    )
     config = f"{HEADER}\n{yamlio.dump_text(settings)}"
     found = [
         write_file(k3s.CONFIG_PATH, config, "0600"),

@@ -7,22 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from generator.config.model import COMPONENTS, Cluster
-from generator.render import charts, gitops_apps, kube_vip, manifests, system_upgrade
-
-# K3s's install script, which every seed runs once at first boot, pinned by tag and digest
-# apart from cluster.k3s_version: install.sh installs whatever INSTALL_K3S_VERSION names (and
-# checks that binary against the release's own sha256 list), and later K3s versions arrive by
-# the upgrade Plans, never by this script. So a k3s_version change leaves the installer and
-# its digest alone (a version-only change stays no seed drift), and a node replaced after an
-# upgrade runs the same checked script to install the newer version.
-K3S_INSTALLER_TAG = "v1.33.4+k3s1"
-# sha256 of https://raw.githubusercontent.com/k3s-io/k3s/<K3S_INSTALLER_TAG>/install.sh, byte
-# for byte. TO FILL: it could not be fetched byte-exact where this was written, and a guessed
-# digest would stop every install. Compute it with
-#   curl -sfL https://raw.githubusercontent.com/k3s-io/k3s/v1.33.4%2Bk3s1/install.sh | sha256sum
-# While it is None the seed logs that install.sh runs unchecked; once set, a mismatch stops
-# the install unit for good, with the reason in the journal.
-K3S_INSTALLER_SHA256: str | None = None
+from generator.render import charts, gitops_apps, k3s, kube_vip, manifests, system_upgrade
 
 
 @dataclass(frozen=True)
@@ -39,8 +24,8 @@ class Pin:
 
 def pins(cluster: Cluster | None, k3s_default: str) -> list[Pin]:
     """The pins, with cluster.yaml's choices when there is one (else what a new repo gets)."""
-    k3s = cluster.cluster.k3s_version if cluster else k3s_default
-    found = [Pin("k3s", k3s_default, k3s, "cluster.k3s_version" if cluster else "")]
+    wanted = cluster.cluster.k3s_version if cluster else k3s_default
+    found = [Pin("k3s", k3s_default, wanted, "cluster.k3s_version" if cluster else "")]
     for info in COMPONENTS:
         spec = charts.SPEC_BY_KEY.get(info.name)
         if spec is None:
@@ -62,7 +47,7 @@ def pins(cluster: Cluster | None, k3s_default: str) -> list[Pin]:
         _fixed("flux-operator (chart)", manifests.FLUX_OPERATOR_VERSION),
         _fixed("flux", manifests.FLUX_VERSION, "the operator picks the release in this range"),
         _fixed("system-upgrade-controller", system_upgrade.SUC_TAG),
-        _fixed("k3s install.sh", K3S_INSTALLER_TAG, installer_note()),
+        _fixed("k3s install.sh", k3s.K3S_INSTALLER_TAG, installer_note()),
     ]
     return found
 
@@ -73,6 +58,6 @@ def _fixed(name: str, version: str, note: str = "") -> Pin:
 
 
 def installer_note() -> str:
-    if K3S_INSTALLER_SHA256 is None:
+    if k3s.K3S_INSTALLER_SHA256 is None:
         return "sha256 not pinned: runs unchecked"
-    return f"sha256 {K3S_INSTALLER_SHA256}; runs once at first boot, whatever k3s version"
+    return f"sha256 {k3s.K3S_INSTALLER_SHA256}; runs once at first boot, whatever k3s version"

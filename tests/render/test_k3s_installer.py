@@ -19,7 +19,7 @@ CALL = 'check_installer "$workdir/install.sh"\n'
 
 
 def script_with(monkeypatch: pytest.MonkeyPatch, digest: str | None) -> str:
-    monkeypatch.setattr(versions, "K3S_INSTALLER_SHA256", digest)
+    monkeypatch.setattr(k3s, "K3S_INSTALLER_SHA256", digest)
     cluster = fixture_cluster("seeds-ha")
     return k3s.install_script(cluster, cluster.nodes[-1])
 
@@ -55,7 +55,7 @@ def test_the_rendered_script_checks_install_sh_before_running_it(
     assert f"exit {k3s.INSTALLER_MISMATCH_EXIT}" in check
     # The check comes after the download and before install.sh runs.
     assert script.index("curl ") < script.index(CALL) < script.index('sh "$workdir/install.sh"')
-    assert k3s.installer_url(versions.K3S_INSTALLER_TAG) in script
+    assert k3s.installer_url(k3s.K3S_INSTALLER_TAG) in script
     cluster = fixture_cluster("seeds-ha")
     unit = k3s.install_unit(cluster, cluster.nodes[-1])
     assert f"RestartPreventExitStatus={k3s.INSTALLER_MISMATCH_EXIT}\n" in unit
@@ -103,7 +103,7 @@ def test_a_k3s_version_change_keeps_the_installer_and_its_digest(
 ) -> None:
     """Upgrades come from the Plans; the seed's installer stays the pinned one, so a
     version-only change is still no seed drift."""
-    monkeypatch.setattr(versions, "K3S_INSTALLER_SHA256", hashlib.sha256(b"x").hexdigest())
+    monkeypatch.setattr(k3s, "K3S_INSTALLER_SHA256", hashlib.sha256(b"x").hexdigest())
     data = fixture_data("seeds-ha")
     old = cluster_from(data)
     data["cluster"]["k3s_version"] = "v1.34.1+k3s1"
@@ -116,9 +116,9 @@ def test_a_k3s_version_change_keeps_the_installer_and_its_digest(
 
 
 def test_the_pin_is_a_k3s_release_and_shown_by_versions() -> None:
-    assert parse(versions.K3S_INSTALLER_TAG) is not None
-    digest = versions.K3S_INSTALLER_SHA256
+    assert parse(k3s.K3S_INSTALLER_TAG) is not None
+    digest = k3s.K3S_INSTALLER_SHA256
     assert digest is None or (len(digest) == 64 and int(digest, 16) >= 0)
     (pin,) = [p for p in versions.pins(None, "v1.33.4+k3s1") if p.name == "k3s install.sh"]
-    assert pin.used == versions.K3S_INSTALLER_TAG
+    assert pin.used == k3s.K3S_INSTALLER_TAG
     assert ("not pinned" in pin.note) if digest is None else (digest in pin.note)
