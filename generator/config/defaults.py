@@ -34,6 +34,7 @@ def with_defaults(data: dict[str, Any]) -> dict[str, Any]:
         ("ssh_port", 22),
     ):
         pve.setdefault(key, value)
+    _placement_defaults(pve, out["nodes"])
     out.setdefault("ssh_authorized_keys", [])
     vm = out.setdefault("vm", {})
     for key, value in (
@@ -52,3 +53,14 @@ def with_defaults(data: dict[str, Any]) -> dict[str, Any]:
         comp = comps.setdefault(info.name, {})
         comp.setdefault("enabled", info.default)
     return out
+
+
+def _placement_defaults(pve: dict[str, Any], nodes: list[dict[str, Any]]) -> None:
+    """Spread over the hosts only when the user listed several: a lab without
+    `proxmox.nodes` keeps today's placement (proxmox.node, or a node's own pin), and its
+    pinned hosts count as listed so those pins stay valid."""
+    listed = "nodes" in pve
+    if not listed:
+        pins = [n["proxmox_node"] for n in nodes if n.get("proxmox_node")]
+        pve["nodes"] = list(dict.fromkeys([pve["node"], *pins]))
+    pve.setdefault("placement", "spread" if listed and len(set(pve["nodes"])) > 1 else "pack")

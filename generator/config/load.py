@@ -186,7 +186,8 @@ def build(data: dict[str, Any]) -> Cluster:
             metallb_end=ipaddress.IPv4Address(last.strip()),
         ),
         proxmox=Proxmox(
-            **{k: v for k, v in pve.items() if k not in ("ca_file", "seed_method")},
+            **{k: v for k, v in pve.items() if k not in ("ca_file", "seed_method", "nodes")},
+            nodes=tuple(pve["nodes"]),
             ca_file=pve.get("ca_file"),
             seed_method=SeedMethod(pve["seed_method"]),
         ),

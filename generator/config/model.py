@@ -20,6 +20,8 @@ class SeedMethod(StrEnum):
 
 
 CloneMode = Literal["linked", "full"]
+# spread: servers on distinct hosts, agents weighted by free memory; pack: all on proxmox.node.
+PlacementMode = Literal["spread", "pack"]
 
 IPv4 = ipaddress.IPv4Address
 Net4 = ipaddress.IPv4Network
@@ -84,6 +86,14 @@ class Proxmox:
     parallel: int
     ssh_user: str
     ssh_port: int
+    # The Proxmox hosts VMs may go on, proxmox.node first when the user did not list them.
+    nodes: tuple[str, ...] = ()
+    placement: PlacementMode = "pack"
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The hosts in the user's order; a Proxmox built without them has proxmox.node."""
+        return self.nodes or (self.node,)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Each check returns messages shaped `field.path: what is wrong (hint)`, naming every offender.
 One module per topic: cluster (identity, git, datastore), network (ranges and addresses),
-nodes (names, VMIDs, sizes, topology, keys), proxmox, components.
+nodes (names, VMIDs, sizes, topology, keys), proxmox, placement (hosts, pins, spread),
+components.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from generator.config.checks import cluster, components, network, nodes, proxmox
+from generator.config.checks import cluster, components, network, nodes, placement, proxmox
 from generator.config.checks.findings import Findings
 
 RULES: tuple[Callable[[dict[str, Any], Findings], None], ...] = (
@@ -26,6 +27,8 @@ RULES: tuple[Callable[[dict[str, Any], Findings], None], ...] = (
     nodes.check_topology,
     nodes.check_ssh_keys,
     proxmox.check_proxmox,
+    placement.check_hosts,
+    placement.check_spread,
     components.check_components,
 )
 

@@ -1,0 +1,115 @@
+"""Which Proxmox host each VM goes on, decided once per run from cluster.yaml and what
+observe saw. Pure: the same config and facts always give the same hosts, so a plan can be
+shown, tested as a table and applied as it was shown.
+
+The rules, in order:
+- a VM that exists stays where Proxmox has it (moved by HA included): adding a host or a
+  node never moves one;
+- a node pinned with `proxmox_node` goes there;
+- with `placement: pack` (or no listed host seen) the rest go on proxmox.node, as before
+  several hosts were known;
+- with `spread`, servers go to the host with the fewest servers (then the fewest VMs of this
+  cluster, then list order), so they sit on distinct hosts while there are enough;
+- agents go round-robin weighted by each host's free memory: the next one to the host with
+  the lowest (VMs of this cluster + 1) / free memory, ties in list order.
+A listed host that observe did not see (offline, or hidden from the token) gets nothing new.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
+
+from generator.config.checks.placement import most_servers_per_host
+from generator.config.model import Cluster, Node
+from generator.proxmox.observe import Observed
+
+
+def place(cluster: Cluster, observed: Observed) -> dict[str, str]:
+    """{node name: Proxmox host} for every node of the cluster, in cluster.yaml's order."""
+    hosts = fixed_hosts(cluster, observed)
+    new = [n for n in cluster.nodes if n.name not in hosts]
+    targets = available_hosts(cluster, observed)
+    if cluster.proxmox.placement == "pack" or not targets:
+        hosts.update({n.name: cluster.proxmox.node for n in new})
+    else:
+        hosts.update(_spread(cluster, observed, targets, hosts, new))
+    return {n.name: hosts[n.name] for n in cluster.nodes}
+
+
+def fixed_hosts(cluster: Cluster, observed: Observed) -> dict[str, str]:
+    """The hosts no choice is left for: where a VM already is, else where it is pinned."""
+    hosts = {}
+    for node in cluster.nodes:
+        vm = observed.vms.get(node.vmid)
+        if vm is not None:
+            hosts[node.name] = vm.node
+        elif node.proxmox_node:
+            hosts[node.name] = node.proxmox_node
+    return hosts
+
+
+def available_hosts(cluster: Cluster, observed: Observed) -> list[str]:
+    """The listed hosts observe saw, in the user's order."""
+    return [h for h in cluster.proxmox.hosts if h in observed.nodes]
+
+
+def unavailable_hosts(cluster: Cluster, observed: Observed) -> list[str]:
+    return [h for h in cluster.proxmox.hosts if h not in observed.nodes]
+
+
+def free_memory(observed: Observed, targets: Sequence[str]) -> dict[str, int]:
+    """Each host's free memory as the API reports it; a host whose memory is unknown (the
+    token may not read its status) counts as the average of the others, or all as equal."""
+    known = {h: f.memory_free for h in targets if (f := observed.nodes[h]).memory_free is not None}
+    average = sum(known.values()) // len(known) if known else 1
+    return {h: max(known.get(h, average), 1) for h in targets}
+
+
+def _spread(
+    cluster: Cluster,
+    observed: Observed,
+    targets: Sequence[str],
+    fixed: Mapping[str, str],
+    new: Sequence[Node],
+) -> dict[str, str]:
+    roles = {n.name: n.is_server for n in cluster.nodes}
+    vms = Counter(fixed.values())
+    servers = Counter(host for name, host in fixed.items() if roles[name])
+    order = {h: i for i, h in enumerate(targets)}
+    memory = free_memory(observed, targets)
+    chosen: dict[str, str] = {}
+    for node in [n for n in new if n.is_server]:
+        host = min(targets, key=lambda h: (servers[h], vms[h], order[h]))
+        chosen[node.name] = host
+        servers[host] += 1
+        vms[host] += 1
+    for node in [n for n in new if not n.is_server]:
+        host = min(targets, key=lambda h: (Fraction(vms[h] + 1, memory[h]), order[h]))
+        chosen[node.name] = host
+        vms[host] += 1
+    return chosen
+
+
+def placement_warnings(cluster: Cluster, observed: Observed, hosts: Mapping[str, str]) -> list[str]:
+    """What the user should know about where the VMs are: listed hosts that take nothing
+    new, and servers crowded on one host by VMs that were there before `spread`."""
+    warnings = [
+        f"proxmox.nodes lists {host}, which Proxmox does not show (offline, or the token"
+        " cannot see it): no new VM goes there"
+        for host in unavailable_hosts(cluster, observed)
+        if len(cluster.proxmox.hosts) > 1
+    ]
+    servers = [n for n in cluster.nodes if n.is_server]
+    if cluster.proxmox.placement != "spread" or len(servers) < 2:
+        return warnings
+    limit = most_servers_per_host(len(servers))
+    count = Counter(hosts[n.name] for n in servers)
+    warnings += [
+        f"{many} of the {len(servers)} servers are on {host}: losing it loses etcd's quorum"
+        " (rebuild one elsewhere with boot --replace, or add a host)"
+        for host, many in count.items()
+        if many > limit
+    ]
+    return warnings
