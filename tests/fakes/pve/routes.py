@@ -22,9 +22,18 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from tests.fakes.pve import guest_seed, schema
-from tests.fakes.pve.server import ApiError, FakePVE, Request, Route, TaskFailed, has_privilege
+from tests.fakes.pve.ha_routes import HA_ROUTES
+from tests.fakes.pve.server import (
+    ApiError,
+    FakePVE,
+    Request,
+    Route,
+    TaskFailed,
+    check_cfs_quorum,
+    has_privilege,
+)
 from tests.fakes.pve.state import Storage, Task, Vm
-from tests.fakes.pve.storage_routes import STORAGE_ROUTES
+from tests.fakes.pve.storage_routes import STORAGE_ROUTES, storage_config
 
 T = TypeVar("T")
 # qemu-server QemuServer/Drive.pm, valid_drive_names
@@ -227,61 +236,92 @@ def _vmstatus(vm: Vm, cpus: int) -> dict[str, Any]:
     return out
 
 
-def _vm_resource(vm: Vm) -> dict[str, Any]:
-    """pve-manager API2Tools.pm extract_vm_stats (from pvestatd's rrd) plus `lock` and
-    `tags` from the config (API2/Cluster.pm, resources)."""
-    out = {
+def _has_stats(pve: FakePVE, node: str) -> bool:
+    """Whether pmxcfs's rrd dump still holds `node`'s pvestatd stats (and those of its
+    guests and storages): an offline host's entries are dropped after 5 minutes
+    (pve-cluster src/pmxcfs/status.c, cfs_rrd_dump and rrd_entry_is_old)."""
+    facts = pve.state.nodes[node]
+    return facts.online or facts.recent_stats
+
+
+def _vm_resource(pve: FakePVE, vm: Vm) -> dict[str, Any]:
+    """pve-manager API2Tools.pm extract_vm_stats: id, vmid, node, type and status
+    "unknown", the rest only from the VM's rrd entry (gone for a host offline for long);
+    then API2/Cluster.pm, resources: `lock` and `tags` from the config (pmxcfs has every
+    host's configs) and `hastate` for an HA resource."""
+    out: dict[str, Any] = {
         "id": f"qemu/{vm.vmid}",
         "type": "qemu",
         "vmid": vm.vmid,
         "node": vm.node,
-        "name": vm.config.get("name") or f"VM {vm.vmid}",
-        "status": vm.status,
-        "template": 1 if vm.is_template else 0,
-        "maxcpu": int(vm.config.get("sockets", 1)) * int(vm.config.get("cores", 1)),
-        "cpu": 0,
-        "maxmem": _maxmem(vm),
-        "mem": 0,
-        "maxdisk": _boot_disk_size(vm),
-        "disk": 0,
-        "uptime": 0,
-        "netin": 0,
-        "netout": 0,
-        "diskread": 0,
-        "diskwrite": 0,
+        "status": "unknown",
     }
+    if vm.node not in pve.state.nodes or _has_stats(pve, vm.node):
+        out.update(
+            {
+                "name": vm.config.get("name") or f"VM {vm.vmid}",
+                "status": vm.status,
+                "template": 1 if vm.is_template else 0,
+                "maxcpu": int(vm.config.get("sockets", 1)) * int(vm.config.get("cores", 1)),
+                "cpu": 0,
+                "maxmem": _maxmem(vm),
+                "mem": 0,
+                "maxdisk": _boot_disk_size(vm),
+                "disk": 0,
+                "uptime": 0,
+                "netin": 0,
+                "netout": 0,
+                "diskread": 0,
+                "diskwrite": 0,
+            }
+        )
     for key in ("tags", "lock"):
         if vm.config.get(key) is not None:
             out[key] = vm.config[key]
+    ha = pve.state.ha_resources.get(f"vm:{vm.vmid}")
+    if ha is not None:
+        # Cluster.pm, resources: the manager's service state, else the configured one
+        # (resources.cfg's default is "started", pve-ha-manager Resources/PVEVM.pm).
+        out["hastate"] = ha.get("state", "started")
     return out
 
 
 def _node_entry(pve: FakePVE, name: str) -> dict[str, Any]:
-    """pve-manager API2Tools.pm, extract_node_stats: stats only with Sys.Audit."""
+    """pve-manager API2Tools.pm, extract_node_stats: status "online" only for a member
+    corosync sees online, "offline" for one it does not; uptime/cpu/mem/disk only while
+    online, level and the max* fields while its rrd entry lasts; stats only with
+    Sys.Audit."""
     node = pve.state.nodes[name]
     out: dict[str, Any] = {"id": f"node/{name}", "node": name, "type": "node"}
-    out.update({"status": "online", "level": ""})
+    out["status"] = "online" if node.online else "offline"
+    if not _has_stats(pve, name):
+        return out
+    out["level"] = ""
     if allowed(pve, f"/nodes/{name}", "Sys.Audit"):
-        used = node.memory_total - _available(node)
-        out.update({"uptime": 1000, "cpu": 0.01, "maxcpu": node.cpus, "disk": 0})
-        out.update({"mem": used, "maxmem": node.memory_total, "maxdisk": 100 * 2**30})
+        out.update({"maxcpu": node.cpus, "maxmem": node.memory_total, "maxdisk": 100 * 2**30})
+        if node.online:
+            used = node.memory_total - _available(node)
+            out.update({"uptime": 1000, "cpu": 0.01, "mem": used, "disk": 0})
     return out
 
 
-def _storage_entry(name: str, store: Storage, node: str) -> dict[str, Any]:
-    """pve-manager API2Tools.pm, extract_storage_stats."""
-    return {
+def _storage_entry(pve: FakePVE, name: str, store: Storage, node: str) -> dict[str, Any]:
+    """pve-manager API2Tools.pm, extract_storage_stats: `shared` from storage.cfg (one
+    entry per node for a shared storage, Cluster.pm resources); status "unknown" and no
+    sizes without the node's rrd entry."""
+    out: dict[str, Any] = {
         "id": f"storage/{node}/{name}",
         "storage": name,
         "node": node,
         "type": "storage",
         "plugintype": store.type,
-        "status": "available",
-        "shared": 1 if store.shared else 0,
+        "status": "unknown",
+        "shared": 1 if store.is_shared() else 0,
         "content": ",".join(sorted(store.content)),
-        "maxdisk": store.total,
-        "disk": store.total - store.avail,
     }
+    if _has_stats(pve, node):
+        out.update(status="available", maxdisk=store.total, disk=store.total - store.avail)
+    return out
 
 
 def resources(pve: FakePVE, req: Request) -> Any:
@@ -294,14 +334,14 @@ def resources(pve: FakePVE, req: Request) -> Any:
         if kind in (None, "vm"):
             for vmid in sorted(pve.state.vms, key=str):
                 if allowed(pve, f"/vms/{vmid}", "VM.Audit"):
-                    out.append(_vm_resource(pve.state.vms[vmid]))
+                    out.append(_vm_resource(pve, pve.state.vms[vmid]))
         if kind in (None, "node"):
             out += [_node_entry(pve, n) for n in pve.state.nodes]
         if kind in (None, "storage"):
             for node, facts in pve.state.nodes.items():
                 for name, store in facts.storages.items():
                     if allowed(pve, f"/storage/{name}", "Datastore.Audit"):
-                        out.append(_storage_entry(name, store, node))
+                        out.append(_storage_entry(pve, name, store, node))
         return out
 
 
@@ -398,13 +438,11 @@ def check_storage(pve: FakePVE, storage: str, node: str) -> Storage:
     raise ApiError(500, f"storage '{storage}' does not exist")
 
 
-def _store_of(pve: FakePVE, node: str, volid: str) -> Storage | None:
-    return pve.state.nodes[node].storages.get(volid.split(":", 1)[0])
-
-
 def _clone_target(pve: FakePVE, req: Request) -> str | None:
-    """qemu-server API2/Qemu.pm clone_vm: `target` naming this node means no move;
-    pve-cluster Cluster.pm check_node_exists; pve-storage checks on `storage`."""
+    """qemu-server API2/Qemu.pm clone_vm: `target` naming this node (or `localhost`) means
+    no move; then $load_and_check: pve-cluster Cluster.pm check_node_exists ("no such
+    cluster node"); `storage` must be enabled here and hold images (raise_param_exc),
+    and with a target be enabled there too and be shared; then check_cfs_quorum."""
     node, target = req.params["node"], req.params.get("target")
     if target in (node, "localhost"):
         target = None
@@ -417,28 +455,44 @@ def _clone_target(pve: FakePVE, req: Request) -> str | None:
             raise param_error("storage", f"storage '{storage}' does not support vm images")
         if target:
             check_storage(pve, storage, target)
-            if not store.shared:
+            if not store.is_shared():
                 raise ApiError(500, f"can't clone to non-shared storage '{storage}'")
+    check_cfs_quorum(pve)
     return target
 
 
-def _clone_disks(pve: FakePVE, source: Vm, full: bool) -> bool:
-    """qemu-server API2/Qemu.pm clone_vm ($load_and_check): cd-roms are copied as they are,
-    cloud-init drives are always copied, other disks are linked only if the storage can
-    clone them (a base volume, pve-storage Plugin.pm volume_has_feature). Returns whether
-    every disk is on shared storage (check_storage_access_clone's $sharedvm)."""
+def _shared_vm(pve: FakePVE, source: Vm) -> bool:
+    """qemu-server API2/Qemu.pm, $check_storage_access_clone's $sharedvm: false as soon as
+    one drive's volume, disk or CD-ROM alike (a cloud-init drive and an ISO included), is
+    on a storage that is not shared; a drive without volume (`none`, `cdrom`) counts not.
+    It looks at the source's storages only: `storage=` does not make a VM on local disks
+    movable."""
     shared = True
+    for key in sorted(source.config):
+        volid = drive_options(str(source.config[key]))[0]
+        if not DISK_KEYS.match(key) or volid in ("", "none", "cdrom"):
+            continue
+        # pve-storage Plugin.pm, parse_volume_id; Storage.pm, storage_config (cluster-wide).
+        found = re.match(r"^([a-z][a-z0-9\-_.]*[a-z0-9]):(.+)$", volid, re.IGNORECASE)
+        if not found:
+            raise ApiError(500, f"unable to parse volume ID '{volid}'")
+        shared = storage_config(pve, found[1], source.node).is_shared() and shared
+    return shared
+
+
+def _clone_disks(source: Vm, full: bool) -> None:
+    """qemu-server API2/Qemu.pm clone_vm ($load_and_check, after the target check):
+    cd-roms are copied as they are, cloud-init drives are always copied, other disks are
+    linked only if the storage can clone them (a base volume, pve-storage Plugin.pm
+    volume_has_feature)."""
     for key in sorted(source.config):
         value = str(source.config[key])
         if not DISK_KEYS.match(key) or drive_is_cdrom(value, exclude_cloudinit=True):
             continue
         volid = drive_options(value)[0]
-        store = _store_of(pve, source.node, volid)
-        shared = shared and bool(store and store.shared)
         linked = not full and not drive_is_cloudinit(value)
         if linked and not re.search(r"(^|[:/])base-\d+-", volid.split(":", 1)[-1]):
             raise ApiError(500, f"Linked clone feature is not supported for '{volid}' ({key})")
-    return shared
 
 
 def _clone_checks(pve: FakePVE, req: Request) -> tuple[Vm, bool, str | None]:
@@ -451,11 +505,11 @@ def _clone_checks(pve: FakePVE, req: Request) -> tuple[Vm, bool, str | None]:
     for name in ("storage", "format"):
         if name in req.params and not full:
             raise ApiError(500, f"parameter '{name}' not allowed for linked clones")
-    shared = _clone_disks(pve, source, full)
-    if target and not shared:
+    if target and not _shared_vm(pve, source):
         raise ApiError(500, f"can't clone VM to node '{target}' (VM uses local storage)")
     if newid in pve.state.vms:
         raise ApiError(500, f"unable to create VM {newid}: config file already exists")
+    _clone_disks(source, full)
     return source, full, target
 
 
@@ -475,7 +529,9 @@ def _cloned_drive(
     sid = (storage if full else None) or volid.split(":", 1)[0]
     store = pve.state.nodes[source.node].storages[sid]
     if drive_is_cloudinit(value):
-        name = f"vm-{newid}-cloudinit" + ("" if store.type in BLOCK_STORAGE else ".qcow2")
+        # pve-storage Plugin.pm, alloc_image: a directory storage's file is <vmid>/<name>.
+        block = store.type in BLOCK_STORAGE
+        name = f"vm-{newid}-cloudinit" if block else f"{newid}/vm-{newid}-cloudinit.qcow2"
         return f"{sid}:{name}" + "".join(f",{k}={v}" for k, v in options.items())
     taken = {
         m[1]
@@ -484,10 +540,17 @@ def _cloned_drive(
         for m in re.finditer(rf"{sid}:.*vm-{newid}-disk-(\d+)", str(v))
     }
     number = next(n for n in range(1000) if str(n) not in taken)
-    name = volume_name(store, newid, number)
     base = volid.split(":", 1)[1]
-    # a linked clone names its base: zfspool base/vm..., dir base.qcow2/vmid/vm...
-    if not full and (store.type == "zfspool" or store.type not in BLOCK_STORAGE):
+    # pve-storage Plugin.pm clone_image: a directory storage's linked clone is a qcow2
+    # backed by its base; a full copy keeps the source's format (qemu-server
+    # QemuServer.pm, resolve_dst_disk_format, the source's format as the hint).
+    extension = re.search(r"\.(raw|qcow2|vmdk)$", base)
+    name = volume_name(
+        store, newid, number, "qcow2" if not full else extension[1] if extension else "raw"
+    )
+    # a linked clone names its base: zfspool and rbd base/vm... (RBDPlugin.pm,
+    # clone_image: "$basename/$name"), dir base.qcow2/vmid/vm...
+    if not full and (store.type in ("zfspool", "rbd") or store.type not in BLOCK_STORAGE):
         name = f"{base}/{name}"
     return f"{sid}:{name}" + "".join(f",{k}={v}" for k, v in options.items())
 
@@ -1038,6 +1101,7 @@ def task_status(pve: FakePVE, req: Request) -> Any:
 
 ROUTES: list[Route] = [
     *STORAGE_ROUTES,
+    *HA_ROUTES,
     ("GET", "/version", version),
     ("GET", "/access/permissions", permissions),
     ("GET", "/cluster/nextid", nextid),

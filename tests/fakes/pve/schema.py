@@ -382,9 +382,11 @@ def check_object(
             else:
                 value[alias] = value.pop(key)
     for key, sub in schema.items():
-        if sub.get("type-property") or sub.get("oneOf") or sub.get("allOf"):
-            raise NotPorted(f"{key}: oneOf/allOf/type-property schemas are not ported")
-        check_prop(value.get(key), sub, _sub(path, key), errors, ctx)
+        if sub.get("oneOf") or sub.get("allOf"):
+            raise NotPorted(f"{key}: oneOf/allOf schemas are not ported")
+        # get_instance_type: the value of the property named by `type-property`.
+        kind = value.get(sub["type-property"]) if sub.get("type-property") else None
+        check_prop(value.get(key), sub, _sub(path, key), errors, ctx, kind)
     for key in list(value):
         newpath = _sub(path, key)
         sub = schema.get(key)
@@ -415,19 +417,36 @@ def check_object(
 
 
 def check_prop(
-    value: Value, schema: dict[str, Any], path: str, errors: dict[str, str], ctx: Ctx
+    value: Value,
+    schema: dict[str, Any],
+    path: str,
+    errors: dict[str, str],
+    ctx: Ctx,
+    instance_type: str | None = None,
 ) -> None:
-    """JSONSchema.pm, check_prop (without oneOf/allOf/instance types, which no endpoint here
-    uses; check_object refuses them loudly)."""
+    """JSONSchema.pm, check_prop (without oneOf/allOf, which no endpoint here uses;
+    check_object refuses them loudly). A property of other instance types than the
+    object's `type-property` value may be absent (`$optional_for_type`)."""
     if not isinstance(schema, dict):
         add_error(errors, path, "Invalid schema definition.")
         return
+    optional_for_type = False
+    if instance_type is not None:
+        if schema.get("instance-types") is None:
+            add_error(errors, path, "missing 'instance-types'")
+            return
+        optional_for_type = instance_type not in schema["instance-types"]
     if ctx.major >= 9 and schema.get("alias"):
         return  # pve-common 9: "schema: check_prop: skip alias entries early"
     if value is None:
         if schema.get("type") == "null":
             return
-        if not (schema.get("optional") or schema.get("alias") or schema.get("group")):
+        if not (
+            schema.get("optional")
+            or schema.get("alias")
+            or schema.get("group")
+            or optional_for_type
+        ):
             add_error(errors, path, "property is missing and it is not optional")
         return
     if not check_type(path, schema.get("type"), value, errors):

@@ -431,6 +431,40 @@ def check_api2_permissions(pve: FakePVE, info: dict[str, Any], params: dict[str,
     raise perm_denied()
 
 
+# -- several hosts: pveproxy's proxy to the node a call names -----------------------------
+# pve-manager PVE/HTTPServer.pm, rest_handler: an upload that would be proxied dies
+# without a newline, so Perl appends where (the line is HTTPServer.pm's at pve-manager
+# 14a22df3, 2026-08).
+NO_UPLOAD_PROXY = "unable to proxy file uploads at /usr/share/perl5/PVE/HTTPServer.pm line 185."
+
+
+def proxy_to_node(pve: FakePVE, template: str, params: dict[str, str]) -> None:
+    """pve-manager PVE/HTTPServer.pm, rest_handler, after check_api2_permissions: a call
+    whose `node` (every /nodes/{node}/... method has proxyto => 'node') is not the host
+    answering is proxied to that host (pve-http-server AnyEvent.pm, proxy_request); an
+    offline host never answers, and pveproxy relays AnyEvent::HTTP's status 595 ("errors
+    during connection establishment") with the connect error as its reason. The schema
+    check runs on the target host, so it comes after. `state.entry` None (the one-box
+    world): uploads count as local; a host set offline is still one proxied to."""
+    node = params.get("node")
+    if not template.startswith("/nodes/{node}") or node not in pve.state.nodes:
+        return
+    if node == pve.state.entry:
+        return
+    if template.endswith("/upload") and pve.state.entry is not None:
+        raise ApiError(500, NO_UPLOAD_PROXY)
+    facts = pve.state.nodes[node]
+    if not facts.online:
+        raise Refused(Answer(595, facts.unreachable_reason))
+
+
+def check_cfs_quorum(pve: FakePVE) -> None:
+    """pve-cluster src/PVE/Cluster.pm, check_cfs_quorum: /etc/pve is read-only without
+    quorum (corosync votequorum, one vote per node: see PveState.quorate)."""
+    if not pve.state.quorate:
+        raise ApiError(500, "cluster not ready - no quorum?")
+
+
 # -- the request path -----------------------------------------------------------------------
 API_BASE = "/api2/json"
 UPLOAD_PATH = re.compile(r"^/nodes/([^/]+)/storage/([^/]+)/upload$")
@@ -585,6 +619,12 @@ def _handler_class(pve: FakePVE) -> type[BaseHTTPRequestHandler]:
                 pve.state.calls.append(call)
             if pve.state.latency.request:
                 time.sleep(pve.state.latency.request)
+            entry = pve.state.nodes.get(pve.state.entry or "")
+            if entry is not None and not entry.online:
+                # The host the client talks to is down: no HTTP answer at all.
+                call.status = -1
+                self._reset()
+                return
             try:
                 rel = transport_checks(pve, req)
                 params, files = read_params(pve, req, rel)
@@ -623,6 +663,7 @@ def _handler_class(pve: FakePVE) -> type[BaseHTTPRequestHandler]:
                 info = schema.endpoint_info(method, template, major_of(version))
                 if info is not None:
                     check_api2_permissions(pve, info, merged)
+                proxy_to_node(pve, template, merged)
                 # RESTHandler.pm, handle: the schema check comes after the permissions.
                 errors = schema.validate(method, template, merged, major_of(version))
                 if errors:

@@ -31,6 +31,10 @@ VM_PRIVS = (
     "VM.GuestAgent.Audit",
     "VM.GuestAgent.Unrestricted",
 )
+# pve-storage Plugin.pm, @SHARED_STORAGE.
+SHARED_STORAGE_TYPES = frozenset(
+    ("iscsi", "nfs", "cifs", "rbd", "cephfs", "iscsidirect", "zfs", "drbd", "pbs")
+)
 STORAGE_PRIVS = ("Datastore.AllocateSpace", "Datastore.AllocateTemplate", "Datastore.Audit")
 
 
@@ -50,6 +54,11 @@ class Storage:
     # Further storage.cfg keys GET /storage/{storage} returns (e.g. vgname, thinpool).
     options: dict[str, Any] = field(default_factory=dict)
 
+    def is_shared(self) -> bool:
+        """pve-storage Plugin.pm, parse_config: types in @SHARED_STORAGE are always shared;
+        for the rest, storage.cfg's `shared` flag."""
+        return self.shared or self.type in SHARED_STORAGE_TYPES
+
 
 @dataclass
 class NodeState:
@@ -60,6 +69,15 @@ class NodeState:
     # MemAvailable (page cache counts as available); None: the same as memory_free.
     memory_available: int | None = None
     cpus: int = 8
+    # A cluster member corosync no longer sees (pve-cluster: members' `online` flag).
+    online: bool = True
+    # What pveproxy's proxy to this host meets: AnyEvent::HTTP's status 595 carries the
+    # connect error ($!) as its reason ("No route to host" for a powered-off host,
+    # "Connection refused" for one whose pveproxy is down).
+    unreachable_reason: str = "No route to host"
+    # Its last pvestatd stats are still in pmxcfs's rrd dump (younger than 5 minutes,
+    # pve-cluster src/pmxcfs/status.c, rrd_entry_is_old); False: older, so dropped.
+    recent_stats: bool = False
 
 
 @dataclass
@@ -149,6 +167,9 @@ class PveState:
     token_secret: str
     version: str = "9.1.1"
     token_id: str = TOKEN_ID
+    # The host whose pveproxy the client talks to; calls naming another host are proxied
+    # to it (server.py, proxy_to_node). None: no proxying modelled (one box).
+    entry: str | None = None
     permissions: dict[str, dict[str, int]] = field(default_factory=dict)
     nodes: dict[str, NodeState] = field(default_factory=dict)
     vms: dict[int, Vm] = field(default_factory=dict)
@@ -159,6 +180,12 @@ class PveState:
     # Called with each VM as it starts: a test's stand-in for the guest booting (a node
     # joining the fake K3s API, for example). Not part of Proxmox.
     on_start: list[Callable[[Vm], None]] = field(default_factory=list)
+    # pve-ha-manager's config files: resources.cfg (sid "vm:<vmid>" -> its options, `type`
+    # and `state` included), rules.cfg (PVE 9) and groups.cfg (PVE 8), rule/group id ->
+    # options.
+    ha_resources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ha_rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ha_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def release(self) -> str:
@@ -169,6 +196,33 @@ class PveState:
 
     def storage(self, node: str, name: str) -> Storage:
         return self.nodes[node].storages[name]
+
+    # -- a cluster of several hosts (see cluster_state) ----------------------------------
+    def set_offline(
+        self, host: str, reason: str = "No route to host", recent_stats: bool = False
+    ) -> None:
+        """`host` drops out of the cluster: calls proxied to it fail with 595 `reason`;
+        /cluster/resources shows it offline and its VMs' status unknown (once its stats
+        are older than pmxcfs keeps them; `recent_stats` for the first 5 minutes)."""
+        node = self.nodes[host]
+        node.online, node.unreachable_reason, node.recent_stats = False, reason, recent_stats
+
+    def set_online(self, host: str) -> None:
+        self.nodes[host].online = True
+
+    @property
+    def quorate(self) -> bool:
+        """corosync votequorum with one vote per node: more than half must be online."""
+        return 2 * sum(n.online for n in self.nodes.values()) > len(self.nodes)
+
+    def migrate(self, vmid: int, host: str) -> Vm:
+        """Move a VM's config to `host`, as an HA migration or recovery does (the config
+        file is renamed into nodes/<host>/qemu-server/); its status is kept."""
+        if host not in self.nodes:
+            raise KeyError(f"no such cluster node '{host}'")
+        vm = self.vms[vmid]
+        vm.node = host
+        return vm
 
 
 def template_config(machine: str | None = None) -> dict[str, Any]:
@@ -235,6 +289,100 @@ def default_state(token_secret: str, snippets: bool = False) -> PveState:
     state.vms[FOREIGN_VMID] = Vm(
         FOREIGN_VMID,
         "pve",
+        {
+            "name": "pihole",
+            "cores": 1,
+            "memory": "1024",
+            "scsi0": "local-lvm:vm-100-disk-0,size=8G",
+            "net0": "virtio=BC:24:11:AA:AA:AA,bridge=vmbr0",
+            "tags": "dns",
+            "description": "my DNS server",
+        },
+        status="running",
+    )
+    return state
+
+
+HOSTS = ("pve1", "pve2", "pve3")
+
+
+def local_storages(snippets: bool = False) -> dict[str, Storage]:
+    """A fresh install's `local` (dir) and `local-lvm` (LVM-thin): one set per host."""
+    local_content = {"iso", "vztmpl", "backup", "import"} | ({"snippets"} if snippets else set())
+    return {
+        "local": Storage(content=local_content),
+        "local-lvm": Storage(
+            content={"images", "rootdir"},
+            type="lvmthin",
+            path=None,
+            total=2**40,
+            avail=2**40,
+            options={"thinpool": "data", "vgname": "pve"},
+        ),
+    }
+
+
+def shared_storage(kind: str = "nfs") -> Storage:
+    """A storage every host mounts: NFS (a directory plugin, images as files) or Ceph RBD
+    (block volumes). Both types are in pve-storage's @SHARED_STORAGE."""
+    if kind == "rbd":
+        return Storage(
+            content={"images", "rootdir"},
+            type="rbd",
+            path=None,
+            total=4 * 2**40,
+            avail=3 * 2**40,
+            options={"pool": "vms", "krbd": 0},
+        )
+    return Storage(
+        content={"images", "iso", "import", "snippets"},
+        type="nfs",
+        path="/mnt/pve/shared",
+        total=4 * 2**40,
+        avail=3 * 2**40,
+        options={"server": "192.0.2.10", "export": "/srv/pve", "options": "vers=4.2"},
+    )
+
+
+def cluster_state(
+    token_secret: str,
+    hosts: tuple[str, ...] = HOSTS,
+    shared: str | None = "shared",
+    shared_kind: str = "nfs",
+    templates: tuple[tuple[str, str], ...] | None = None,
+    snippets: bool = False,
+) -> PveState:
+    """A PVE cluster of `hosts`: each with its own `local` and `local-lvm` (separate
+    Storage objects, volumes apart) and vmbr0; the storage named `shared` (if any) is one
+    Storage object in every host's table, so its volumes are seen from every host, as a
+    storage.cfg entry without `nodes` is. `templates`: (host, storage) of each template,
+    VMIDs 9000, 9001, ... in order (default: 9000 on the first host's local-lvm, as on
+    one box). The foreign VM 100 runs on the first host. The client talks to the first
+    host (`entry`)."""
+    nodes: dict[str, NodeState] = {}
+    common = shared_storage(shared_kind) if shared else None
+    for host in hosts:
+        storages = local_storages(snippets)
+        if shared and common is not None:
+            storages[shared] = common
+        nodes[host] = NodeState(storages=storages)
+    state = PveState(
+        token_secret=token_secret, permissions=full_permissions(), nodes=nodes, entry=hosts[0]
+    )
+    for index, (host, storage) in enumerate(templates or ((hosts[0], "local-lvm"),)):
+        vmid = TEMPLATE_VMID + index
+        config = template_config()
+        # pve-storage: a base disk on a directory storage (NFS) is a qcow2 file under
+        # images/<vmid>/; a block storage names the volume itself.
+        block = nodes[host].storages[storage].path is None
+        disk = f"base-{vmid}-disk-0" if block else f"{vmid}/base-{vmid}-disk-0.qcow2"
+        cloudinit = f"vm-{vmid}-cloudinit" if block else f"{vmid}/vm-{vmid}-cloudinit.qcow2"
+        config["scsi0"] = f"{storage}:{disk},size=3G"
+        config["ide2"] = f"{storage}:{cloudinit},media=cdrom"
+        state.vms[vmid] = Vm(vmid, host, config)
+    state.vms[FOREIGN_VMID] = Vm(
+        FOREIGN_VMID,
+        hosts[0],
         {
             "name": "pihole",
             "cores": 1,

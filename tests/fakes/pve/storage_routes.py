@@ -188,7 +188,7 @@ def _storage_status(pve: FakePVE, storeid: str, store: Storage, node: str) -> di
         "storage": storeid,
         "type": store.type,
         "content": _content_string(store),
-        "shared": int(store.shared),
+        "shared": int(store.is_shared()),
         "enabled": int(enabled),
         "active": 0,
         "total": 0,
@@ -239,12 +239,33 @@ STORAGE_SEE = ("Datastore.Audit", "Datastore.AllocateSpace")
 
 # -- GET /storage/{storage} (API2/Storage/Config.pm, read and $api_storage_config) ---------
 def storage_read(pve: FakePVE, req: Request) -> Any:
-    storeid = req.params["storage"]
+    return _api_storage_config(pve, req.params["storage"])
+
+
+def storage_index(pve: FakePVE, req: Request) -> Any:
+    """API2/Storage/Config.pm, index: every storage the caller may see (Datastore.Audit
+    or .AllocateSpace, check_any), optionally of one `type`; each as read answers it.
+    storage_ids is Perl hash order; sorted here."""
+    out = []
+    for storeid in sorted(_cluster_storages(pve, "")):
+        path = f"/storage/{storeid}"
+        if not any(has_privilege(pve.state.permissions, path, p) for p in STORAGE_SEE):
+            continue
+        row = _api_storage_config(pve, storeid)
+        if req.params.get("type") and req.params["type"] != row["type"]:
+            continue
+        out.append(row)
+    return out
+
+
+def _api_storage_config(pve: FakePVE, storeid: str) -> dict[str, Any]:
+    """Config.pm, $api_storage_config: storage.cfg's section (`shared` set by parse_config
+    for the @SHARED_STORAGE types, Plugin.pm), storage, digest, content and nodes."""
     store = storage_config(pve, storeid)
     out: dict[str, Any] = {"type": store.type, **store.options}
     if store.path:
         out["path"] = store.path
-    if store.shared:
+    if store.is_shared():
         out["shared"] = 1
     if store.disable:
         out["disable"] = 1
@@ -692,6 +713,7 @@ _ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 STORAGE_ROUTES: list[Route] = [
     ("GET", "/nodes/{node}/storage", storages),
+    ("GET", "/storage", storage_index),
     ("GET", "/storage/{storage}", storage_read),
     ("GET", "/nodes/{node}/storage/{storage}/content", content),
     ("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}", delete_volume),
