@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from generator.environment import Environment
     from generator.errors import UsageError
     from generator.proxmox import agent
+    from generator.proxmox.observe import host_of
     from generator.status import gather, kubeconfig
 
     if args.merge and args.output:
@@ -54,14 +56,16 @@ def run(args: argparse.Namespace) -> int:
     env = Environment.read()
     client, cluster = connect_from_disk(args.directory, env, warn)
     first = cluster.first_server
-    pve_node = first.proxmox_node or cluster.proxmox.node
+    deadline = time.monotonic() + args.timeout
+    with client.until(deadline):
+        pve_node = host_of(client, cluster, first)  # wherever Proxmox has it, HA included
     with spinner():
         text = agent.wait_for_file(
             client,
             pve_node,
             first.vmid,
             agent.K3S_KUBECONFIG,
-            timeout=args.timeout,
+            timeout=max(0.0, deadline - time.monotonic()),
             interval=args.interval,
             on_wait=_waiting(first.name),
         )

@@ -159,10 +159,11 @@ def _groups(actions: Sequence[Action]) -> list[list[Action]]:
 
 
 def _pve_group(run: Run, row: VMPlan, target: steps.Target, group: list[Action]) -> None:
-    planned = VMPlan(row.name, row.vmid, tuple(group), row.reason)
+    planned = VMPlan(row.name, row.vmid, tuple(group), row.reason, host=row.host)
     if any(a.kind in (Kind.CLONE, Kind.UPLOAD, Kind.CONFIGURE, Kind.START) for a in group):
         # The rebuild, planned afresh: the teardown before it changed what Proxmox holds.
-        planned = VMPlan(row.name, row.vmid, tuple(boot_job.boot_replan(run.ctx, planned)))
+        actions = tuple(boot_job.boot_replan(run.ctx, planned))
+        planned = VMPlan(row.name, row.vmid, actions, host=row.host)
     outcome = apply.run_vm(run.ctx, planned)
     for kind in outcome.steps:
         _record(run, target, kind)

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from generator.config.model import Cluster, Node
 from generator.kube.nodes import NodeState
 from generator.proxmox.actions import Action, Kind, VMPlan
-from generator.proxmox.observe import Observed, VMFacts, pve_node_of
+from generator.proxmox.observe import Observed, VMFacts
+from generator.proxmox.placement import place
 from generator.proxmox.plan import plan_node
 from generator.proxmox.seeds import SeedRef
 
@@ -123,19 +124,20 @@ def replace_row(
 ) -> VMPlan:
     """Teardown, then the VM made again from its current seed as boot makes a missing one,
     then Ready."""
-    where = pve_node_of(cluster, node)
+    # Rebuilt on the host it is on: moving it is the user's call (issue 17, --allow-move).
+    where = place(cluster, observed)[node.name]
     if REBUILD in target.done:
-        steps = list(plan_node(cluster, node, observed, ref).actions)
+        steps = list(plan_node(cluster, node, observed, ref, where).actions)
     else:
         vm = observed.vms.get(node.vmid)
         etcd = has_member(cluster, kube_nodes, node.name)
         steps = teardown(target, vm, node.name in kube_nodes, where, etcd)
-        steps += plan_node(cluster, node, observed.with_vm(node.vmid, None), ref).actions
+        steps += plan_node(cluster, node, observed.with_vm(node.vmid, None), ref, where).actions
     steps.append(_kube_step(Kind.WAIT_READY, target, where))
     reason = "replace: drain, rebuild from its current seed, wait until Ready"
     if target.done:
         reason += f" (resuming after: {', '.join(target.done)})"
-    return VMPlan(node.name, node.vmid, tuple(steps), reason)
+    return VMPlan(node.name, node.vmid, tuple(steps), reason, host=where)
 
 
 def has_member(cluster: Cluster, kube_nodes: Mapping[str, NodeState], name: str) -> bool:

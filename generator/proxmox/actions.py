@@ -54,6 +54,9 @@ class VMPlan:
     actions: tuple[Action, ...]
     reason: str = ""  # why there is nothing to do, or what the actions are for
     notes: tuple[str, ...] = ()
+    # The Proxmox host the VM is on, or goes on (placement decides it once per run); empty
+    # for a row that is not one VM of cluster.yaml (a seed file, an orphan, the template).
+    host: str = ""
 
 
 @dataclass(frozen=True)

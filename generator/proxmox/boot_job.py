@@ -15,7 +15,8 @@ from generator.proxmox.actions import Action, Kind, VMPlan
 from generator.proxmox.apply import Executor, Progress, StepFailed, delete_vm, stop_vm, vm_task
 from generator.proxmox.client import Client
 from generator.proxmox.failures import PveError
-from generator.proxmox.observe import Observed, VMFacts, pve_node_of, read_seeds, read_vm
+from generator.proxmox.observe import Observed, VMFacts, read_seeds, read_vm
+from generator.proxmox.placement import place
 
 
 @dataclass(frozen=True)
@@ -102,10 +103,18 @@ EXECUTORS: Mapping[str, Executor] = {
 
 
 # -- boot's re-planner -----------------------------------------------------------------------
-def _fresh_facts(ctx: Context, vm_plan: VMPlan) -> VMFacts | None:
+def planned_host(ctx: Context, vm_plan: VMPlan) -> str | None:
+    """Where the plan put the VM. A row made without it (a lifecycle step group) gets the
+    same answer from placement: the same cluster and the same observed facts."""
     known = ctx.observed.vms.get(vm_plan.vmid)
     node = ctx.node(vm_plan.vmid)
-    where = known.node if known else pve_node_of(ctx.cluster, node) if node else None
+    if known is not None or node is None:
+        return known.node if known else None
+    return vm_plan.host or place(ctx.cluster, ctx.observed)[node.name]
+
+
+def _fresh_facts(ctx: Context, vm_plan: VMPlan) -> VMFacts | None:
+    where = planned_host(ctx, vm_plan)
     return read_vm(ctx.client, where, vm_plan.vmid) if where else None
 
 
@@ -136,8 +145,11 @@ def boot_replan(ctx: Context, vm_plan: VMPlan) -> list[Action]:
         )
     if facts is not None and facts.lock:
         raise PveError(f"VM {node.vmid} is locked ({facts.lock})", transient=True)
-    where = pve_node_of(ctx.cluster, node)
+    # Where the VM is now (a clone this run made is on the planned host), else the plan's.
+    where = facts.node if facts is not None else planned_host(ctx, vm_plan)
+    assert where is not None
     observed = ctx.observed.with_vm(node.vmid, facts).with_seeds(
         where, read_seeds(ctx.client, ctx.cluster, where)
     )
-    return list(planning.plan_node(ctx.cluster, node, observed, ctx.refs[node.name]).actions)
+    ref = ctx.refs[node.name]
+    return list(planning.plan_node(ctx.cluster, node, observed, ref, where).actions)

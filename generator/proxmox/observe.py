@@ -127,15 +127,28 @@ class Observed:
         return replace(self, seeds={**self.seeds, node: volids})
 
 
-def pve_node_of(cluster: Cluster, node: Node) -> str:
-    """The Proxmox node a cluster node's VM lives on."""
+def pinned_host(cluster: Cluster, node: Node) -> str:
+    """Where a node's VM goes when nothing else is known: its pin, else proxmox.node. Only
+    for a VM that Proxmox does not list; placement.place decides for boot."""
     return node.proxmox_node or cluster.proxmox.node
 
 
 def pve_nodes(cluster: Cluster) -> tuple[str, ...]:
-    """Every Proxmox node to look at: the template's, then each VM's."""
-    names = [cluster.proxmox.node, *(pve_node_of(cluster, n) for n in cluster.nodes)]
-    return tuple(dict.fromkeys(names))
+    """Every Proxmox node to look at: the template's, the listed hosts, each pin."""
+    pins = (n.proxmox_node for n in cluster.nodes if n.proxmox_node)
+    return tuple(dict.fromkeys([cluster.proxmox.node, *cluster.proxmox.hosts, *pins]))
+
+
+def host_of(client: Client, cluster: Cluster, node: Node) -> str:
+    """The host a node's VM is on now. With several hosts listed, wherever Proxmox has it
+    (HA may have moved it): one read of /cluster/resources. With one, as before: its pin or
+    proxmox.node, with no call; so too when Proxmox does not list the VM."""
+    if len(cluster.proxmox.hosts) < 2:
+        return pinned_host(cluster, node)
+    for res in client.get("cluster/resources", type="vm") or []:
+        if res.get("type", "qemu") == "qemu" and int(res["vmid"]) == node.vmid:
+            return str(res["node"])
+    return pinned_host(cluster, node)
 
 
 def _str_config(raw: dict[str, Any]) -> dict[str, str]:
@@ -195,6 +208,26 @@ def read_node(client: Client, name: str, snippets_storage: str | None) -> NodeFa
     return NodeFacts(name, storages, bridges, memory_free)
 
 
+def read_hosts(client: Client, cluster: Cluster, snippets: str | None) -> dict[str, NodeFacts]:
+    """The facts of every host to look at. A listed host that the Proxmox we talk to cannot
+    reach (offline: 595 "No route to host", after the client's retries) is left out, so
+    placement puts nothing new there and the plan says so; proxmox.node and a pinned host
+    stay errors, since the plan cannot do without them."""
+    pins = {n.proxmox_node for n in cluster.nodes}
+    optional = set(cluster.proxmox.hosts) - pins - {cluster.proxmox.node}
+    nodes = {}
+    for name in pve_nodes(cluster):
+        try:
+            found = read_node(client, name, snippets)
+        except PveError as exc:
+            if isinstance(exc, Unreachable) or name not in optional:
+                raise
+            continue
+        if found is not None:
+            nodes[name] = found
+    return nodes
+
+
 def _storage_path(client: Client, storage: str) -> str | None:
     try:
         path = client.get(f"storage/{storage}").get("path")
@@ -220,7 +253,7 @@ def observe(client: Client, cluster: Cluster) -> Observed:
     version = str(client.get("version").get("version", "0"))
     permissions = client.get("access/permissions") or {}
     snippets = pve.seed_storage if pve.seed_method == SeedMethod.SNIPPETS else None
-    nodes = {n: f for n in pve_nodes(cluster) if (f := read_node(client, n, snippets))}
+    nodes = read_hosts(client, cluster, snippets)
     resources = client.get("cluster/resources", type="vm") or []
     by_vmid = {int(r["vmid"]): r for r in resources if r.get("type", "qemu") == "qemu"}
     wanted = {n.vmid for n in cluster.nodes} | {pve.template_vmid}
@@ -232,6 +265,11 @@ def observe(client: Client, cluster: Cluster) -> Observed:
         for vmid in sorted(wanted & by_vmid.keys())
         if (facts := read_vm(client, str(by_vmid[vmid]["node"]), vmid))
     }
+    # A VM of ours on a host not listed (moved there by HA, or by hand): its host is read
+    # too, so the plan can check it and its seeds.
+    for host in sorted({vm.node for vm in vms.values()} - nodes.keys()):
+        if found := read_node(client, host, snippets):
+            nodes[host] = found
     template = vms.pop(pve.template_vmid, None)
     vms = {vmid: with_running_config(client, facts) for vmid, facts in vms.items()}
     seeds = {n: read_seeds(client, cluster, n) for n in nodes}

@@ -92,24 +92,43 @@ def _spread(
     return chosen
 
 
-def placement_warnings(cluster: Cluster, observed: Observed, hosts: Mapping[str, str]) -> list[str]:
-    """What the user should know about where the VMs are: listed hosts that take nothing
-    new, and servers crowded on one host by VMs that were there before `spread`."""
+def placement_findings(
+    cluster: Cluster, observed: Observed, hosts: Mapping[str, str]
+) -> tuple[list[str], list[str]]:
+    """(problems, warnings) about where the VMs are. A listed host observe did not see
+    takes nothing new: a warning. More servers on one host than quorum can lose: a problem
+    when the plan would make one of them (a host is missing, so placement cannot keep them
+    apart, and a VM once made never moves), a warning when they were all there before."""
+    missing = unavailable_hosts(cluster, observed)
     warnings = [
         f"proxmox.nodes lists {host}, which Proxmox does not show (offline, or the token"
         " cannot see it): no new VM goes there"
-        for host in unavailable_hosts(cluster, observed)
+        for host in missing
         if len(cluster.proxmox.hosts) > 1
     ]
-    servers = [n for n in cluster.nodes if n.is_server]
+    problems = []
+    for host, names in _crowded(cluster, hosts).items():
+        many = f"{len(names)} of the {len(cluster.servers)} servers are on {host}"
+        if any(n.vmid not in observed.vms for n in cluster.servers if n.name in names):
+            problems.append(
+                f"{many} ({', '.join(names)}) with {', '.join(missing) or 'no other host'}"
+                " not seen: losing it would lose etcd's quorum. Bring the hosts back, or set"
+                " proxmox.placement: pack to accept the risk"
+            )
+        else:
+            warnings.append(f"{many}: losing it loses etcd's quorum")
+    return problems, warnings
+
+
+def _crowded(cluster: Cluster, hosts: Mapping[str, str]) -> dict[str, list[str]]:
+    """Hosts holding more servers than quorum can lose under spread, with their names."""
+    servers = cluster.servers
     if cluster.proxmox.placement != "spread" or len(servers) < 2:
-        return warnings
+        return {}
+    if cluster.cluster.datastore_endpoint is not None:
+        return {}
     limit = most_servers_per_host(len(servers))
-    count = Counter(hosts[n.name] for n in servers)
-    warnings += [
-        f"{many} of the {len(servers)} servers are on {host}: losing it loses etcd's quorum"
-        " (rebuild one elsewhere with boot --replace, or add a host)"
-        for host, many in count.items()
-        if many > limit
-    ]
-    return warnings
+    by_host: dict[str, list[str]] = {}
+    for node in servers:
+        by_host.setdefault(hosts[node.name], []).append(node.name)
+    return {host: names for host, names in by_host.items() if len(names) > limit}

@@ -12,7 +12,8 @@ from collections.abc import Collection, Mapping, Sequence
 from generator import naming
 from generator.config.model import Cluster, Node, SeedMethod
 from generator.proxmox.actions import Action, Kind, Plan, VMPlan
-from generator.proxmox.observe import Observed, VMFacts, pve_node_of
+from generator.proxmox.observe import Observed, VMFacts
+from generator.proxmox.placement import place, placement_findings
 from generator.proxmox.preflight import may_delete_seeds, preflight
 from generator.proxmox.pveconfig import (
     config_after,
@@ -64,7 +65,9 @@ def desired_config(cluster: Cluster, node: Node, template: VMFacts, ref: SeedRef
 
 
 # -- per VM --------------------------------------------------------------------------------
-def _clone_action(cluster: Cluster, node: Node, observed: Observed, full: bool) -> Action:
+def _clone_action(
+    cluster: Cluster, node: Node, observed: Observed, host: str, full: bool
+) -> Action:
     pve = cluster.proxmox
     params = [
         ("newid", str(node.vmid)),
@@ -77,31 +80,29 @@ def _clone_action(cluster: Cluster, node: Node, observed: Observed, full: bool) 
     if full:
         params.append(("storage", pve.storage))
     template_node = observed.template.node if observed.template else pve.node
-    if pve_node_of(cluster, node) != template_node:
-        params.append(("target", pve_node_of(cluster, node)))
+    if host != template_node:
+        params.append(("target", host))
     return Action(Kind.CLONE, pve.template_vmid, template_node, tuple(params))
 
 
-def use_full_clone(cluster: Cluster, observed: Observed, node: Node) -> bool:
+def use_full_clone(cluster: Cluster, observed: Observed, host: str) -> bool:
     if cluster.proxmox.clone == "full":
         return True
-    facts = observed.nodes.get(pve_node_of(cluster, node))
+    facts = observed.nodes.get(host)
     storage = facts.storages.get(cluster.proxmox.storage) if facts else None
     return storage is not None and storage.type not in LINKABLE
 
 
 def _build_actions(
-    cluster: Cluster, node: Node, observed: Observed, ref: SeedRef, vm: VMFacts | None
+    cluster: Cluster, node: Node, observed: Observed, ref: SeedRef, vm: VMFacts | None, where: str
 ) -> tuple[list[Action], list[str]]:
     assert observed.template is not None
-    where = pve_node_of(cluster, node)
     desired = desired_config(cluster, node, observed.template, ref)
     actions: list[Action] = []
     notes: list[str] = []
     if vm is None:
-        actions.append(
-            _clone_action(cluster, node, observed, use_full_clone(cluster, observed, node))
-        )
+        full = use_full_clone(cluster, observed, where)
+        actions.append(_clone_action(cluster, node, observed, where, full))
         base = {k: v for k, v in observed.template.config.items() if k not in ("template",)}
         running, disk_key = False, observed.template.boot_disk
         disk_bytes = disk_size(observed.template.config.get(disk_key or "", ""))
@@ -140,13 +141,16 @@ def keep_booted_seed(
     return kept
 
 
-def plan_node(cluster: Cluster, node: Node, observed: Observed, ref: SeedRef) -> VMPlan:
-    where = pve_node_of(cluster, node)
+def plan_node(cluster: Cluster, node: Node, observed: Observed, ref: SeedRef, host: str) -> VMPlan:
+    """The node's VM on `host`, placement's choice for a new VM; a VM that exists is
+    planned where Proxmox has it (and a half-made one is made again there)."""
+    vm = observed.vms.get(node.vmid)
+    where = vm.node if vm is not None else host
     actions: list[Action] = []
+    # The seed goes to the seed storage as the VM's host sees it.
     have = observed.seeds.get(where, frozenset())
     if not set(ref.volids) <= have:
         actions.append(Action(Kind.UPLOAD, node.vmid, where, (("volid", ",".join(ref.volids)),)))
-    vm = observed.vms.get(node.vmid)
     reason = "create" if vm is None else "update"
     if vm is not None and vm.boot_disk is None and vm.owned_by(cluster):
         # A half-made VM without its disk cannot be finished: recreate it.
@@ -154,14 +158,13 @@ def plan_node(cluster: Cluster, node: Node, observed: Observed, ref: SeedRef) ->
             actions.append(Action(Kind.STOP, node.vmid, vm.node))
         actions.append(Action(Kind.DELETE, node.vmid, vm.node))
         vm, reason = None, "recreate (it has no disk)"
-    more, notes = _build_actions(cluster, node, observed, ref, vm)
+    more, notes = _build_actions(cluster, node, observed, ref, vm, where)
     actions += more
     # Boot starts every VM it configures, so a VM holding an older seed has booted from it.
     if vm is not None and seed_changed(cluster, node, vm, ref):
         notes.append(SEED_DRIFT)
-    return VMPlan(
-        node.name, node.vmid, tuple(actions), reason if actions else "up to date", tuple(notes)
-    )
+    reason = reason if actions else "up to date"
+    return VMPlan(node.name, node.vmid, tuple(actions), reason, tuple(notes), where)
 
 
 # cloud-init runs once per instance-id, so a new seed reaches a node only when it is rebuilt.
@@ -207,10 +210,16 @@ def make_plan(
     prune: bool = False,
     rebuilding: Collection[str] = (),
 ) -> Plan:
-    problems, warnings = preflight(cluster, observed, refs, rebuilding)
+    hosts = place(cluster, observed)  # once per run: every row and re-plan follows it
+    problems, warnings = preflight(cluster, observed, refs, hosts, rebuilding)
+    crowded, placed = placement_findings(cluster, observed, hosts)
+    problems, warnings = problems + crowded, placed + warnings
     if problems:
         return Plan((), tuple(problems), tuple(warnings))
-    vms = [plan_node(cluster, node, observed, refs[node.name]) for node in cluster.nodes]
+    vms = [
+        plan_node(cluster, node, observed, refs[node.name], hosts[node.name])
+        for node in cluster.nodes
+    ]
     ours = {n.vmid for n in cluster.nodes}
     vms += [
         plan_orphan(vm, prune)
@@ -221,7 +230,10 @@ def make_plan(
     vms += rows
     warnings += seed_warnings
     for node in cluster.nodes:
-        if use_full_clone(cluster, observed, node) and cluster.proxmox.clone == "linked":
+        if (
+            use_full_clone(cluster, observed, hosts[node.name])
+            and cluster.proxmox.clone == "linked"
+        ):
             warnings.append(
                 f"{node.name}: storage {cluster.proxmox.storage} cannot make linked clones;"
                 " using a full clone"

@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 from generator.config.model import Cluster, Node, SeedMethod
 from generator.proxmox import cluster_init
-from generator.proxmox.observe import NodeFacts, Observed, StorageFacts, VMFacts, pve_node_of
+from generator.proxmox.observe import NodeFacts, Observed, StorageFacts, VMFacts
 from generator.proxmox.pveconfig import leading_value
 from generator.proxmox.seeds import SeedRef
 
@@ -116,17 +116,18 @@ def snippets_path_problem(cluster: Cluster, observed: Observed) -> str:
     )
 
 
-def vms_by_host(cluster: Cluster, nodes: Sequence[Node]) -> dict[str, list[Node]]:
-    """`nodes` grouped by the Proxmox node their VMs live on, hosts in first-seen order."""
-    hosts: dict[str, list[Node]] = {}
+def vms_by_host(hosts: Mapping[str, str], nodes: Sequence[Node]) -> dict[str, list[Node]]:
+    """`nodes` grouped by the Proxmox node their VMs live on (`hosts`: placement's
+    {node name: host}), hosts in first-seen order."""
+    grouped: dict[str, list[Node]] = {}
     for node in nodes:
-        hosts.setdefault(pve_node_of(cluster, node), []).append(node)
-    return hosts
+        grouped.setdefault(hosts[node.name], []).append(node)
+    return grouped
 
 
-def _node_problems(cluster: Cluster, observed: Observed) -> list[str]:
+def _node_problems(cluster: Cluster, observed: Observed, hosts: Mapping[str, str]) -> list[str]:
     problems: list[str] = []
-    for name in vms_by_host(cluster, cluster.nodes):
+    for name in vms_by_host(hosts, cluster.nodes):
         facts = observed.nodes.get(name)
         if facts is None:
             problems.append(f"Proxmox node '{name}' does not exist (or the token cannot see it)")
@@ -211,10 +212,10 @@ def _vm_problem(cluster: Cluster, node: Node, vm: VMFacts | None) -> str | None:
 
 
 # -- capacity (warnings only: PVE overcommits, and thin disks rarely fill) ------------------
-def _capacity_warnings(cluster: Cluster, observed: Observed) -> list[str]:
+def _capacity_warnings(cluster: Cluster, observed: Observed, hosts: Mapping[str, str]) -> list[str]:
     new = [n for n in cluster.nodes if n.vmid not in observed.vms]
     warnings = []
-    for name, here in vms_by_host(cluster, new).items():
+    for name, here in vms_by_host(hosts, new).items():
         facts = observed.nodes.get(name)
         warnings += _memory_warnings(name, facts, here)
         storage = facts.storages.get(cluster.proxmox.storage) if facts else None
@@ -247,13 +248,15 @@ def preflight(
     cluster: Cluster,
     observed: Observed,
     refs: Mapping[str, SeedRef],
+    hosts: Mapping[str, str],
     rebuilding: Collection[str] = (),
 ) -> tuple[list[str], list[str]]:
+    """Problems that stop the plan, and warnings; `hosts` is placement's {node: host}."""
     problems: list[str] = []
     if observed.major_minor < MIN_VERSION:
         problems.append(f"Proxmox VE {observed.version} is too old; homelab-gen needs 8.0 or newer")
     problems += _privilege_problems(cluster, observed)
-    problems += _node_problems(cluster, observed)
+    problems += _node_problems(cluster, observed, hosts)
     problems += template_problems(cluster.proxmox.template_vmid, observed.template)
     problems += _vm_problems(cluster, observed)
     for found in (
@@ -265,4 +268,4 @@ def preflight(
     missing = [n.name for n in cluster.nodes if n.name not in refs]
     if missing:
         problems.append(f"no rendered seed for {', '.join(missing)} (run 'homelab-gen render')")
-    return problems, _capacity_warnings(cluster, observed)
+    return problems, _capacity_warnings(cluster, observed, hosts)

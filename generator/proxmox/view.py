@@ -30,7 +30,8 @@ def _line(vm: VMPlan) -> str:
     if not vm.vmid:
         volids = ", ".join(a.param("volid") for a in vm.actions if a.kind == Kind.DELETE_SEED)
         return f"{volids or vm.name}: {_steps(vm)}  [{_detail(vm)}]"
-    return f"{vm.name} ({vm.vmid}): {_steps(vm)}  [{_detail(vm)}]"
+    host = f"  on {vm.host}" if vm.host else ""
+    return f"{vm.name} ({vm.vmid}): {_steps(vm)}  [{_detail(vm)}]{host}"
 
 
 def print_plan(plan: Plan, out: TextIO | None = None) -> None:
@@ -46,10 +47,10 @@ def print_plan(plan: Plan, out: TextIO | None = None) -> None:
         from rich.table import Table
 
         table = Table(title="homelab-gen plan")
-        for column in ("VM", "VMID", "actions", "why"):
+        for column in ("VM", "VMID", "host", "actions", "why"):
             table.add_column(column)
         for vm in plan.vms:
-            table.add_row(vm.name, _vmid(vm), _steps(vm), _detail(vm))
+            table.add_row(vm.name, _vmid(vm), vm.host or "-", _steps(vm), _detail(vm))
         Console(file=out).print(table)
     else:
         for vm in plan.vms:

@@ -179,7 +179,8 @@ def guests(src: Sources) -> tuple[tuple[Guest, ...], str]:
 def _fetch_kubeconfig(src: Sources) -> tuple[dict[str, Any] | None, str]:
     """The admin kubeconfig: the file `kubeconfig` wrote, else K3s's own through the agent."""
     from generator.proxmox import agent
-    from generator.proxmox.failures import Unreachable
+    from generator.proxmox.failures import PveError, Unreachable
+    from generator.proxmox.observe import host_of
 
     path = kubeconfig_path(src.cluster, src.directory)
     if path.is_file():
@@ -187,8 +188,8 @@ def _fetch_kubeconfig(src: Sources) -> tuple[dict[str, Any] | None, str]:
     first = src.cluster.first_server
     if src.client is None or src.unreachable:
         return None, f"no {path.name} and Proxmox cannot be asked for K3s's own"
-    pve_node = first.proxmox_node or src.cluster.proxmox.node
     try:
+        pve_node = host_of(src.client, src.cluster, first)
         text = agent.read_file(src.client, pve_node, first.vmid, agent.K3S_KUBECONFIG)
     except Unreachable as exc:  # Proxmox, not the guest agent, is what does not answer
         return None, f"no {path.name} and Proxmox cannot be asked for K3s's own: {exc}"
@@ -201,6 +202,8 @@ def _fetch_kubeconfig(src: Sources) -> tuple[dict[str, Any] | None, str]:
             failure.PVE_DOWN: exc.message,
         }.get(exc.kind, f"reading {agent.K3S_KUBECONFIG} on {first.name} failed: {exc.message}")
         return None, f"no kubeconfig yet: {why}"
+    except PveError as exc:  # finding the first server's host
+        return None, f"no {path.name} and Proxmox cannot say where {first.name} is: {exc}"
     k3s_yaml = kubeconfig.parse(text, f"{first.name}:{agent.K3S_KUBECONFIG}")
     server = kubeconfig.api_server(src.cluster)
     return kubeconfig.rewrite(k3s_yaml, src.cluster.name, server), ""

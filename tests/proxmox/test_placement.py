@@ -7,7 +7,7 @@ from typing import Any
 
 from generator.config.model import Cluster
 from generator.proxmox.observe import NodeFacts, Observed, VMFacts
-from generator.proxmox.placement import place, placement_warnings
+from generator.proxmox.placement import place, placement_findings
 from tests.clusters import build, cluster_data, small_network, small_nodes
 
 GIB = 2**30
@@ -119,9 +119,20 @@ def test_a_host_proxmox_does_not_show_gets_nothing_new() -> None:
     observed = _observed({"pve1": 32, "pve3": 32})
     hosts = place(cluster, observed)
     assert "pve2" not in hosts.values()
-    offline, crowded = placement_warnings(cluster, observed, hosts)
+    (crowded,), (offline,) = placement_findings(cluster, observed, hosts)
     assert offline.startswith("proxmox.nodes lists pve2, which Proxmox does not show")
-    assert crowded.startswith("2 of the 3 servers are on pve1: losing it loses etcd's quorum")
+    # spread cannot keep the new servers apart: the plan refuses rather than make them
+    assert crowded.startswith(
+        "2 of the 3 servers are on pve1 (k3s-server-1, k3s-server-3) with pve2 not seen"
+    )
+
+
+def test_servers_crowded_before_spread_are_only_a_warning() -> None:
+    cluster = _cluster(3, 0)
+    observed = _observed({h: 32 for h in HOSTS}, {201: "pve1", 202: "pve1", 203: "pve2"})
+    problems, warnings = placement_findings(cluster, observed, place(cluster, observed))
+    assert problems == []
+    assert warnings == ["2 of the 3 servers are on pve1: losing it loses etcd's quorum"]
 
 
 def test_pack_puts_every_new_vm_on_proxmox_node() -> None:
