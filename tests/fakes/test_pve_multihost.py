@@ -141,6 +141,10 @@ def test_resources_name_each_vms_host_and_every_host(fake: FakePVE) -> None:
         # one storage entry per host, for the shared one too
         assert rows[f"storage/{host}/shared"]["shared"] == 1
         assert rows[f"storage/{host}/local-lvm"]["shared"] == 0
+    # Cluster.pm, resources: a disabled storage has no entry (storage_check_enabled)
+    fake.state.storage("pve2", "local").disable = True
+    listed = {r["id"] for r in api.cluster.resources.get(type="storage")}
+    assert "storage/pve2/local" not in listed and "storage/pve1/local" in listed
     assert [r["id"] for r in api.cluster.resources.get(type="node")] == [
         "node/pve1",
         "node/pve2",

@@ -340,7 +340,8 @@ def resources(pve: FakePVE, req: Request) -> Any:
         if kind in (None, "storage"):
             for node, facts in pve.state.nodes.items():
                 for name, store in facts.storages.items():
-                    if allowed(pve, f"/storage/{name}", "Datastore.Audit"):
+                    # one entry per node where storage_check_enabled passes (not disabled)
+                    if not store.disable and allowed(pve, f"/storage/{name}", "Datastore.Audit"):
                         out.append(_storage_entry(pve, name, store, node))
         return out
 
