@@ -141,16 +141,30 @@ def keep_booted_seed(
     return kept
 
 
+def upload_host(cluster: Cluster, observed: Observed, where: str) -> str:
+    """Where to upload a seed for a VM on `where`. pveproxy will not relay an upload to
+    another host ("unable to proxy file uploads", pve-manager PVE/HTTPServer.pm), and the
+    snippets' SSH reaches proxmox.host only: a shared seed storage is written through
+    proxmox.node, which every host then reads. (A local one on another host is refused by
+    preflight.)"""
+    facts = observed.nodes.get(where)
+    seed = facts.storages.get(cluster.proxmox.seed_storage) if facts else None
+    return cluster.proxmox.node if seed is not None and seed.shared else where
+
+
 def plan_node(cluster: Cluster, node: Node, observed: Observed, ref: SeedRef, host: str) -> VMPlan:
     """The node's VM on `host`, placement's choice for a new VM; a VM that exists is
     planned where Proxmox has it (and a half-made one is made again there)."""
     vm = observed.vms.get(node.vmid)
     where = vm.node if vm is not None else host
     actions: list[Action] = []
-    # The seed goes to the seed storage as the VM's host sees it.
+    # The seed must be on the seed storage as the VM's host sees it.
     have = observed.seeds.get(where, frozenset())
     if not set(ref.volids) <= have:
-        actions.append(Action(Kind.UPLOAD, node.vmid, where, (("volid", ",".join(ref.volids)),)))
+        params = (("volid", ",".join(ref.volids)),)
+        actions.append(
+            Action(Kind.UPLOAD, node.vmid, upload_host(cluster, observed, where), params)
+        )
     reason = "create" if vm is None else "update"
     if vm is not None and vm.boot_disk is None and vm.owned_by(cluster):
         # A half-made VM without its disk cannot be finished: recreate it.

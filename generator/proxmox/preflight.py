@@ -167,6 +167,31 @@ def _seed_storage_problems(
     return []
 
 
+def _seed_reach_problems(
+    cluster: Cluster, observed: Observed, refs: Mapping[str, SeedRef], hosts: Mapping[str, str]
+) -> list[str]:
+    """A seed to put on another host's own (not shared) seed storage: PVE refuses to relay
+    an upload there ("unable to proxy file uploads", pve-manager PVE/HTTPServer.pm), and
+    the snippets' SSH reaches proxmox.host only."""
+    pve = cluster.proxmox
+    blocked: dict[str, list[str]] = {}
+    for node in cluster.nodes:
+        host, ref = hosts[node.name], refs.get(node.name)
+        if host == pve.node or ref is None or set(ref.volids) <= observed.seeds.get(host, set()):
+            continue
+        facts = observed.nodes.get(host)
+        seed = facts.storages.get(pve.seed_storage) if facts else None
+        if seed is not None and not seed.shared:
+            blocked.setdefault(host, []).append(node.name)
+    return [
+        f"the seeds of {', '.join(names)} would go to '{pve.seed_storage}' on {host}, which"
+        f" only {host} reads: Proxmox cannot upload there through {pve.node}. Set"
+        f" proxmox.seed_storage to a shared storage with '{pve.seed_method}' content"
+        " (NFS, CephFS), or pin these nodes to proxmox.node"
+        for host, names in blocked.items()
+    ]
+
+
 # -- the template and the VMIDs -----------------------------------------------------------
 def template_problems(vmid: int, template: VMFacts | None) -> list[str]:
     """Whether the VM at proxmox.template_vmid can be cloned; `template` and `boot` share it."""
@@ -268,4 +293,5 @@ def preflight(
     missing = [n.name for n in cluster.nodes if n.name not in refs]
     if missing:
         problems.append(f"no rendered seed for {', '.join(missing)} (run 'homelab-gen render')")
+    problems += _seed_reach_problems(cluster, observed, refs, hosts)
     return problems, _capacity_warnings(cluster, observed, hosts)

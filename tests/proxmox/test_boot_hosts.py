@@ -25,15 +25,17 @@ GIB = 2**30
 
 def _three_hosts() -> PveState:
     """The default world (`pve`: template 9000, foreign VM 100) plus two hosts. VM disks and
-    the template live on one shared RBD pool, as PVE needs to clone across hosts; each host
-    keeps its own `local` for the seeds. Free memory 48, 48 and 24 GiB."""
+    the template live on one shared RBD pool, as PVE needs to clone across hosts; the seeds
+    on one shared NFS export (`isos`), as PVE uploads only to the host it is asked through;
+    each host also has its own `local`. Free memory 48, 48 and 24 GiB."""
     state = default_state(secrets.token_hex(16))
     pool = Storage(content={"images", "rootdir"}, type="rbd", path=None, shared=True)
     pool.total = pool.avail = 2**40
-    state.nodes["pve"].storages["ceph"] = pool
+    isos = Storage(content={"iso"}, type="nfs", path="/mnt/pve/isos", shared=True)
+    state.nodes["pve"].storages.update({"ceph": pool, "isos": isos})
     for host, free in (("pve2", 48), ("pve3", 24)):
         local = Storage(content={"iso", "vztmpl", "backup", "import"})
-        state.nodes[host] = NodeState(storages={"local": local, "ceph": pool})
+        state.nodes[host] = NodeState(storages={"local": local, "ceph": pool, "isos": isos})
         state.nodes[host].memory_free = free * GIB
     template = state.vms[9000].config
     template["scsi0"] = "ceph:base-9000-disk-0,size=3G"
@@ -48,7 +50,7 @@ def fake(tmp_path: Path) -> Iterator[FakePVE]:
 
 
 def test_boot_spreads_the_vms_and_a_second_run_plans_nothing(fake: FakePVE) -> None:
-    cluster = make_cluster(fake, 3, 3, node="pve", nodes=HOSTS, storage="ceph")
+    cluster = make_cluster(fake, 3, 3, node="pve", nodes=HOSTS, storage="ceph", seed_storage="isos")
     run = boot(fake, cluster)
     assert run.errors == []
     shown = io.StringIO()
@@ -62,10 +64,12 @@ def test_boot_spreads_the_vms_and_a_second_run_plans_nothing(fake: FakePVE) -> N
         assert vm.status == "running"
         assert f"{node.name} ({node.vmid}): " in shown.getvalue()
         assert f"  on {vm.node}\n" in shown.getvalue().split(f"{node.name} ({node.vmid}): ")[1]
-        # the seed was uploaded where the VM's host reads it: its own `local`
+        # the seed is on the shared storage every host reads
         cd = next(v for v in vm.config.values() if "media=cdrom" in str(v))
-        volid = str(cd).split(",")[0]
-        assert volid in fake.state.storage(vm.node, "local").volumes
+        assert str(cd).split(",")[0] in fake.state.storage(vm.node, "isos").volumes
+    # uploaded through proxmox.node: pveproxy relays no upload to another host
+    uploads = [c.path for c in fake.state.mutating_calls() if c.path.endswith("/upload")]
+    assert uploads and all(p.startswith("/nodes/pve/") for p in uploads), uploads
     client = client_for(fake, cluster)
     again = core.prepare(client, cluster, seed_texts(cluster)).plan
     assert again.is_noop, again
@@ -73,14 +77,16 @@ def test_boot_spreads_the_vms_and_a_second_run_plans_nothing(fake: FakePVE) -> N
 
 
 def test_adding_a_fourth_host_moves_nothing(fake: FakePVE) -> None:
-    cluster = make_cluster(fake, 3, 3, node="pve", nodes=HOSTS, storage="ceph")
+    cluster = make_cluster(fake, 3, 3, node="pve", nodes=HOSTS, storage="ceph", seed_storage="isos")
     assert boot(fake, cluster).errors == []
     before = {vmid: vm.node for vmid, vm in fake.state.vms.items()}
-    pool = fake.state.storage("pve", "ceph")
+    shared = {name: fake.state.storage("pve", name) for name in ("ceph", "isos")}
     local = Storage(content={"iso", "vztmpl", "backup", "import"})
-    fake.state.nodes["pve4"] = NodeState(storages={"local": local, "ceph": pool})
+    fake.state.nodes["pve4"] = NodeState(storages={"local": local, **shared})
     fake.state.nodes["pve4"].memory_free = 60 * GIB
-    bigger = make_cluster(fake, 3, 3, node="pve", nodes=[*HOSTS, "pve4"], storage="ceph")
+    bigger = make_cluster(
+        fake, 3, 3, node="pve", nodes=[*HOSTS, "pve4"], storage="ceph", seed_storage="isos"
+    )
     again = core.prepare(client_for(fake, bigger), bigger, seed_texts(bigger)).plan
     assert again.is_noop, again
     assert {vmid: vm.node for vmid, vm in fake.state.vms.items()} == before
@@ -102,10 +108,23 @@ def _offline(host: str) -> list[Route]:
 
 def test_a_listed_host_proxmox_cannot_reach_gets_no_new_vm(tmp_path: Path) -> None:
     with FakePVE(_three_hosts(), make_tls(tmp_path / "tls"), _offline("pve3")) as fake:
-        cluster = make_cluster(fake, 1, 3, node="pve", nodes=HOSTS, storage="ceph")
+        cluster = make_cluster(
+            fake, 1, 3, node="pve", nodes=HOSTS, storage="ceph", seed_storage="isos"
+        )
         run = boot(fake, cluster)
         assert run.errors == []
         assert {fake.state.vms[n.vmid].node for n in cluster.nodes} == {"pve", "pve2"}
         assert run.prepared.plan.warnings[0].startswith(
             "proxmox.nodes lists pve3, which Proxmox does not show"
         )
+
+
+def test_seeds_on_another_hosts_own_storage_are_refused(fake: FakePVE) -> None:
+    cluster = make_cluster(fake, 3, 0, node="pve", nodes=HOSTS, storage="ceph")
+    plan = core.prepare(client_for(fake, cluster), cluster, seed_texts(cluster)).plan
+    assert plan.problems == tuple(
+        f"the seeds of k3s-server-{i} would go to 'local' on {host}, which only {host}"
+        " reads: Proxmox cannot upload there through pve. Set proxmox.seed_storage to a"
+        " shared storage with 'iso' content (NFS, CephFS), or pin these nodes to proxmox.node"
+        for i, host in ((2, "pve2"), (3, "pve3"))
+    )
