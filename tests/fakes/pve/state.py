@@ -286,20 +286,7 @@ def default_state(token_secret: str, snippets: bool = False) -> PveState:
     )
     state = PveState(token_secret=token_secret, permissions=full_permissions(), nodes={"pve": node})
     state.vms[TEMPLATE_VMID] = Vm(TEMPLATE_VMID, "pve", template_config())
-    state.vms[FOREIGN_VMID] = Vm(
-        FOREIGN_VMID,
-        "pve",
-        {
-            "name": "pihole",
-            "cores": 1,
-            "memory": "1024",
-            "scsi0": "local-lvm:vm-100-disk-0,size=8G",
-            "net0": "virtio=BC:24:11:AA:AA:AA,bridge=vmbr0",
-            "tags": "dns",
-            "description": "my DNS server",
-        },
-        status="running",
-    )
+    state.vms[FOREIGN_VMID] = foreign_vm("pve")
     return state
 
 
@@ -380,9 +367,15 @@ def cluster_state(
         config["scsi0"] = f"{storage}:{disk},size=3G"
         config["ide2"] = f"{storage}:{cloudinit},media=cdrom"
         state.vms[vmid] = Vm(vmid, host, config)
-    state.vms[FOREIGN_VMID] = Vm(
+    state.vms[FOREIGN_VMID] = foreign_vm(hosts[0])
+    return state
+
+
+def foreign_vm(host: str) -> Vm:
+    """A VM that is not homelab-gen's (a DNS server): every world has one to leave alone."""
+    return Vm(
         FOREIGN_VMID,
-        hosts[0],
+        host,
         {
             "name": "pihole",
             "cores": 1,
@@ -394,4 +387,3 @@ def cluster_state(
         },
         status="running",
     )
-    return state
