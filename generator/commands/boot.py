@@ -96,7 +96,7 @@ def _plain(args: argparse.Namespace, env: Any) -> int:
     if prepared.plan.problems:
         return 1
     if args.dry_run or prepared.plan.is_noop:
-        return 0
+        return _unreached(prepared.plan)
     if not args.yes and not confirm(f"apply {len(prepared.plan.actions)} action(s)?"):
         print("nothing changed")
         return 1
@@ -124,7 +124,7 @@ def _lifecycle(args: argparse.Namespace, env: Any) -> int:
     if shown.problems:
         return 1
     if args.dry_run or shown.is_noop:
-        return 0
+        return _unreached(shown)
     if not args.yes and not confirm(f"apply {len(shown.actions)} action(s)?"):
         print("nothing changed")
         return 1
@@ -152,5 +152,14 @@ def _report(outcomes: Any, plan: Any) -> int:
             file=sys.stderr,
         )
         return 1
+    if plan.unreachable:
+        return _unreached(plan)
     print("done; next: homelab-gen status --wait")
     return 0
+
+
+def _unreached(plan: Any) -> int:
+    """1 when VMs sit on an offline host: the rest is done, these wait for the host."""
+    for line in plan.unreachable:
+        print(f"not done: {line}", file=sys.stderr)
+    return 1 if plan.unreachable else 0

@@ -31,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
         for note in prepared.notes:
             print(f"note: {note}")
         view.print_plan(prepared.plan.shown)
-        return 1 if prepared.plan.shown.problems else 0
+        shown = prepared.plan.shown
+        return 1 if shown.problems or shown.unreachable else 0
     with spinner():
         plain = prepare_from_disk(args.directory, env, prune=args.prune, warn=warn)
     view.print_plan(plain.plan)
-    return 1 if plain.plan.problems else 0
+    return 1 if plain.plan.problems or plain.plan.unreachable else 0

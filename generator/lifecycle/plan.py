@@ -28,7 +28,8 @@ class LifecyclePlan:
         """One plan to print: boot's rows, then the lifecycle rows in their order."""
         base = self.boot
         rows = tuple(row for _, row in self.rows)
-        return Plan(base.vm_part.vms + rows + base.seed_part.vms, self.problems, base.warnings)
+        vms = base.vm_part.vms + rows + base.seed_part.vms
+        return Plan(vms, self.problems, base.warnings, base.unreachable)
 
     @property
     def is_noop(self) -> bool:
@@ -111,7 +112,8 @@ def make(
     rows += _remove_targets(prepared, known, prune, book)
     busy = {t.vmid for t, _ in rows}
     boot_rows = tuple(vm for vm in prepared.plan.vms if vm.vmid not in busy)
-    boot = Plan(boot_rows, prepared.plan.problems, prepared.plan.warnings)
+    plan = prepared.plan
+    boot = Plan(boot_rows, plan.problems, plan.warnings, plan.unreachable)
     problems = list(prepared.plan.problems)
     needs_kube = any(a.kind in steps.KUBE_KINDS for _, row in rows for a in row.actions)
     if rows and kube_nodes is None:

@@ -64,6 +64,9 @@ class Plan:
     vms: tuple[VMPlan, ...]
     problems: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    # One line per offline host, naming this cluster's VMs there: nothing is planned for
+    # them (they still exist), the rest of the plan goes on, and the command exits 1.
+    unreachable: tuple[str, ...] = ()
 
     @property
     def actions(self) -> tuple[Action, ...]:

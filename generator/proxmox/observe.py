@@ -112,6 +112,11 @@ class Observed:
     seeds: dict[str, frozenset[str]] = field(hash=False)
     # (cluster, node) of other homelab-gen clusters' VMs: names that could also be theirs
     other_nodes: frozenset[tuple[str, str]] = frozenset()
+    # Hosts /cluster/resources shows offline (or that answered 595 when asked): not called.
+    offline_hosts: frozenset[str] = frozenset()
+    # vmid -> host of the VMs to look at that sit on an offline host: they exist, but
+    # nothing can be read or changed there until the host is back.
+    unreachable: dict[int, str] = field(default_factory=dict, hash=False)
 
     @property
     def major_minor(self) -> tuple[int, int]:
@@ -208,15 +213,21 @@ def read_node(client: Client, name: str, snippets_storage: str | None) -> NodeFa
     return NodeFacts(name, storages, bridges, memory_free)
 
 
-def read_hosts(client: Client, cluster: Cluster, snippets: str | None) -> dict[str, NodeFacts]:
-    """The facts of every host to look at. A listed host that the Proxmox we talk to cannot
-    reach (offline: 595 "No route to host", after the client's retries) is left out, so
-    placement puts nothing new there and the plan says so; proxmox.node and a pinned host
-    stay errors, since the plan cannot do without them."""
+def read_hosts(
+    client: Client, cluster: Cluster, snippets: str | None, offline: frozenset[str] = frozenset()
+) -> dict[str, NodeFacts]:
+    """The facts of every host to look at. A host /cluster/resources shows offline is not
+    called (pveproxy would answer 595, which the client retries as transient). A listed
+    host that the Proxmox we talk to cannot reach all the same (595 "No route to host",
+    after the client's retries) is left out, so placement puts nothing new there and the
+    plan says so; proxmox.node and a pinned host stay errors, since the plan cannot do
+    without them."""
     pins = {n.proxmox_node for n in cluster.nodes}
     optional = set(cluster.proxmox.hosts) - pins - {cluster.proxmox.node}
     nodes = {}
     for name in pve_nodes(cluster):
+        if name in offline:
+            continue
         try:
             found = read_node(client, name, snippets)
         except PveError as exc:
@@ -248,23 +259,53 @@ def read_seeds(client: Client, cluster: Cluster, node: str) -> frozenset[str]:
     return frozenset(v["volid"] for v in volumes if is_seed_of(cluster.name, v["volid"]))
 
 
+def offline_hosts(resources: list[dict[str, Any]]) -> frozenset[str]:
+    """Cluster members /cluster/resources shows offline (corosync does not see them:
+    pve-manager API2Tools.pm, extract_node_stats)."""
+    return frozenset(
+        str(r["node"])
+        for r in resources
+        if r.get("type") == "node" and r.get("status") == "offline" and r.get("node")
+    )
+
+
+def is_host_unreachable(exc: PveError) -> bool:
+    """pveproxy could not relay the call to the VM's host: AnyEvent::HTTP's 595 (connect
+    failed) with the connect error as its text (pve-http-server AnyEvent.pm,
+    proxy_request). A host that went down after /cluster/resources was read."""
+    return not isinstance(exc, Unreachable) and re.search(r"\b595\b", str(exc)) is not None
+
+
 def observe(client: Client, cluster: Cluster) -> Observed:
     pve = cluster.proxmox
     version = str(client.get("version").get("version", "0"))
     permissions = client.get("access/permissions") or {}
     snippets = pve.seed_storage if pve.seed_method == SeedMethod.SNIPPETS else None
-    nodes = read_hosts(client, cluster, snippets)
-    resources = client.get("cluster/resources", type="vm") or []
+    # One read for the VMs on every host and which hosts are offline.
+    resources = client.get("cluster/resources") or []
+    offline = offline_hosts(resources)
+    nodes = read_hosts(client, cluster, snippets, offline)
     by_vmid = {int(r["vmid"]): r for r in resources if r.get("type", "qemu") == "qemu"}
     wanted = {n.vmid for n in cluster.nodes} | {pve.template_vmid}
     for vmid, res in by_vmid.items():
         if naming.tagged_for(naming.parse_tags(res.get("tags")), cluster):
             wanted.add(vmid)  # possible orphans: the ownership line decides
-    vms = {
-        vmid: facts
-        for vmid in sorted(wanted & by_vmid.keys())
-        if (facts := read_vm(client, str(by_vmid[vmid]["node"]), vmid))
-    }
+    vms: dict[int, VMFacts] = {}
+    unreachable: dict[int, str] = {}
+    for vmid in sorted(wanted & by_vmid.keys()):
+        host = str(by_vmid[vmid]["node"])
+        if host in offline:
+            unreachable[vmid] = host
+            continue
+        try:
+            facts = read_vm(client, host, vmid)
+        except PveError as exc:
+            if not is_host_unreachable(exc):
+                raise
+            offline, unreachable[vmid] = offline | {host}, host
+            continue
+        if facts is not None:
+            vms[vmid] = facts
     # A VM of ours on a host not listed (moved there by HA, or by hand): its host is read
     # too, so the plan can check it and its seeds.
     for host in sorted({vm.node for vm in vms.values()} - nodes.keys()):
@@ -274,7 +315,7 @@ def observe(client: Client, cluster: Cluster) -> Observed:
     vms = {vmid: with_running_config(client, facts) for vmid, facts in vms.items()}
     seeds = {n: read_seeds(client, cluster, n) for n in nodes}
     others = other_clusters_nodes(cluster, list(by_vmid.values()))
-    return Observed(version, permissions, nodes, template, vms, seeds, others)
+    return Observed(version, permissions, nodes, template, vms, seeds, others, offline, unreachable)
 
 
 def with_running_config(client: Client, facts: VMFacts) -> VMFacts:

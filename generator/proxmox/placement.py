@@ -45,6 +45,8 @@ def fixed_hosts(cluster: Cluster, observed: Observed) -> dict[str, str]:
         vm = observed.vms.get(node.vmid)
         if vm is not None:
             hosts[node.name] = vm.node
+        elif node.vmid in observed.unreachable:  # it exists, on a host that is offline
+            hosts[node.name] = observed.unreachable[node.vmid]
         elif node.proxmox_node:
             hosts[node.name] = node.proxmox_node
     return hosts
@@ -101,15 +103,18 @@ def placement_findings(
     apart, and a VM once made never moves), a warning when they were all there before."""
     missing = unavailable_hosts(cluster, observed)
     warnings = [
-        f"proxmox.nodes lists {host}, which Proxmox does not show (offline, or the token"
-        " cannot see it): no new VM goes there"
+        f"{host} is offline: no new VM goes there"
+        if host in observed.offline_hosts
+        else f"proxmox.nodes lists {host}, which Proxmox does not show (offline, or the"
+        " token cannot see it): no new VM goes there"
         for host in missing
         if len(cluster.proxmox.hosts) > 1
     ]
     problems = []
+    exist = observed.vms.keys() | observed.unreachable.keys()
     for host, names in _crowded(cluster, hosts).items():
         many = f"{len(names)} of the {len(cluster.servers)} servers are on {host}"
-        if any(n.vmid not in observed.vms for n in cluster.servers if n.name in names):
+        if any(n.vmid not in exist for n in cluster.servers if n.name in names):
             problems.append(
                 f"{many} ({', '.join(names)}) with {', '.join(missing) or 'no other host'}"
                 " not seen: losing it would lose etcd's quorum. Bring the hosts back, or set"

@@ -8,6 +8,7 @@ types (actions.py) are shared with destroy, prune and template.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 
 from generator import naming
 from generator.config.model import Cluster, Node, SeedMethod
@@ -225,13 +226,24 @@ def make_plan(
     rebuilding: Collection[str] = (),
 ) -> Plan:
     hosts = place(cluster, observed)  # once per run: every row and re-plan follows it
-    problems, warnings = preflight(cluster, observed, refs, hosts, rebuilding)
+    cut = cut_off(cluster, observed, hosts)
+    reachable = replace(cluster, nodes=tuple(n for n in cluster.nodes if n.name not in cut))
+    problems, warnings = preflight(reachable, observed, refs, hosts, rebuilding)
     crowded, placed = placement_findings(cluster, observed, hosts)
     problems, warnings = problems + crowded, placed + warnings
+    unreachable = unreachable_lines(cluster, observed, cut)
     if problems:
-        return Plan((), tuple(problems), tuple(warnings))
+        return Plan((), tuple(problems), tuple(warnings), unreachable)
     vms = [
         plan_node(cluster, node, observed, refs[node.name], hosts[node.name])
+        if node.name not in cut
+        else VMPlan(
+            node.name,
+            node.vmid,
+            (),
+            f"not reached: {cut[node.name]} is offline",
+            host=cut[node.name],
+        )
         for node in cluster.nodes
     ]
     ours = {n.vmid for n in cluster.nodes}
@@ -252,7 +264,37 @@ def make_plan(
                 f"{node.name}: storage {cluster.proxmox.storage} cannot make linked clones;"
                 " using a full clone"
             )
-    return Plan(tuple(vms), (), tuple(dict.fromkeys(warnings)))
+    return Plan(tuple(vms), (), tuple(dict.fromkeys(warnings)), unreachable)
+
+
+def cut_off(cluster: Cluster, observed: Observed, hosts: Mapping[str, str]) -> dict[str, str]:
+    """{node name: host} of the nodes whose VM is on an offline host (it exists: never make
+    it again elsewhere), or would go on one (a pin): nothing can be done for them."""
+    return {
+        n.name: hosts[n.name]
+        for n in cluster.nodes
+        if n.vmid in observed.unreachable or hosts[n.name] in observed.offline_hosts
+    }
+
+
+def unreachable_lines(
+    cluster: Cluster, observed: Observed, cut: Mapping[str, str]
+) -> tuple[str, ...]:
+    """One line per offline host holding (or meant to hold) VMs of this cluster."""
+    names = {n.vmid: n.name for n in cluster.nodes}
+    by_host: dict[str, list[str]] = {}
+    for name, host in cut.items():
+        by_host.setdefault(host, []).append(name)
+    for vmid, host in sorted(observed.unreachable.items()):
+        if vmid not in names and vmid != cluster.proxmox.template_vmid:
+            by_host.setdefault(host, []).append(f"VM {vmid}")
+    if cluster.proxmox.template_vmid in observed.unreachable:
+        host = observed.unreachable[cluster.proxmox.template_vmid]
+        by_host.setdefault(host, []).append(f"template {cluster.proxmox.template_vmid}")
+    return tuple(
+        f"{host} is offline: {', '.join(vms)} not reached; bring it back and run boot again"
+        for host, vms in sorted(by_host.items())
+    )
 
 
 # -- seeds no VM uses any more ---------------------------------------------------------------
@@ -291,7 +333,10 @@ def claimed_by_another_cluster(observed: Observed, volid: str) -> bool:
 def unused_seeds(
     cluster: Cluster, observed: Observed, refs: Mapping[str, SeedRef], vms: Sequence[VMPlan] = ()
 ) -> list[tuple[str, str]]:
-    """(pve node, volid) of this cluster's seeds that nothing uses once `vms` are applied."""
+    """(pve node, volid) of this cluster's seeds that nothing uses once `vms` are applied.
+    None while a VM of ours is on an offline host: what it uses cannot be read."""
+    if observed.unreachable:
+        return []
     keep = seeds_in_use(cluster, observed, refs, vms)
     return [
         (node, volid)

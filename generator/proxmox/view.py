@@ -40,6 +40,8 @@ def print_plan(plan: Plan, out: TextIO | None = None) -> None:
         print(f"warning: {warning}", file=sys.stderr)
     for problem in plan.problems:
         print(f"problem: {problem}", file=sys.stderr)
+    for line in plan.unreachable:
+        print(f"unreachable: {line}", file=sys.stderr)
     if plan.problems:
         return
     if out.isatty():

@@ -55,6 +55,8 @@ class Guest:
     cloud_init_note: str = ""
     # The user-data it booted with differs from the rendered one; None: cannot tell.
     seed_changed: bool | None = None
+    # The Proxmox host its VM is on, when /cluster/resources shows that host offline.
+    host_offline: str = ""
 
 
 @dataclass(frozen=True)

@@ -137,11 +137,17 @@ def _seed_changed(src: Sources, node: Node, pve_node: str, guest: Guest) -> Gues
     return guest if booted is None else replace(guest, seed_changed=booted != rendered)
 
 
-def _guest(src: Sources, node: Node, resource: dict[str, Any] | None) -> Guest:
+def _guest(
+    src: Sources, node: Node, resource: dict[str, Any] | None, offline: frozenset[str]
+) -> Guest:
     from generator.proxmox import agent
 
     assert src.client is not None
     base = Guest(node.name, node.role, node.vmid, str(node.ip), vm=_vm_state(src, resource))
+    if resource is not None and str(resource.get("node")) in offline:
+        # Its host is down: the VM exists, but neither it nor its agent can be asked.
+        host = str(resource["node"])
+        return replace(base, vm=f"host {host} offline", host_offline=host)
     if base.vm != VMState.RUNNING or resource is None:
         return base
     pve_node = str(resource["node"])
@@ -158,20 +164,22 @@ def _guest(src: Sources, node: Node, resource: dict[str, Any] | None) -> Guest:
 def guests(src: Sources) -> tuple[tuple[Guest, ...], str]:
     """Each node's guest facts, and why they are unknown if Proxmox cannot be asked."""
     from generator.proxmox.failures import PveError, Unreachable
+    from generator.proxmox.observe import offline_hosts
 
     src.unreachable = ""
     if src.client is None:
         return _unknown(src.cluster), src.pve_error
     try:
-        listed = src.client.get("cluster/resources", type="vm") or []
+        listed = src.client.get("cluster/resources") or []  # VMs and hosts, in one read
     except PveError as exc:
         if isinstance(exc, Unreachable):
             src.unreachable = str(exc)
         return _unknown(src.cluster), str(exc)
     by_vmid = {int(r["vmid"]): r for r in listed if r.get("type", "qemu") == "qemu"}
+    offline = offline_hosts(listed)
     nodes = src.cluster.nodes
     with ThreadPoolExecutor(max_workers=max(1, min(src.workers, len(nodes)))) as pool:
-        found = pool.map(lambda n: _guest(src, n, by_vmid.get(n.vmid)), nodes)
+        found = pool.map(lambda n: _guest(src, n, by_vmid.get(n.vmid), offline), nodes)
         return tuple(found), ""
 
 

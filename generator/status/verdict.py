@@ -70,6 +70,11 @@ class Report:
 
 # -- nodes -----------------------------------------------------------------------------------
 def _vm_blocker(guest: Guest) -> tuple[Severity, str] | None:
+    if guest.host_offline:
+        return Severity.FAILED, (
+            f"its Proxmox host {guest.host_offline} is offline"
+            " (bring it back, then run homelab-gen boot)"
+        )
     if guest.vm is None or guest.vm == VMState.RUNNING:
         return None
     if guest.vm == VMState.MISSING:
