@@ -306,6 +306,8 @@ def observe(client: Client, cluster: Cluster) -> Observed:
             continue
         if facts is not None:
             vms[vmid] = facts
+    # A host found down while reading its VMs takes nothing new, and is asked nothing more.
+    nodes = {name: facts for name, facts in nodes.items() if name not in offline}
     # A VM of ours on a host not listed (moved there by HA, or by hand): its host is read
     # too, so the plan can check it and its seeds.
     for host in sorted({vm.node for vm in vms.values()} - nodes.keys()):

@@ -110,3 +110,38 @@ def test_a_host_just_gone_is_offline_too(
     assert "not done: pve2 is offline: k3s-server-2 not reached" in err
     assert "nothing to do" in out
     assert fake.state.mutating_calls()[before:] == []
+
+
+def test_a_host_that_drops_after_the_cluster_read_is_offline_too(tmp_path: Path) -> None:
+    """/cluster/resources still shows pve2 online, but reading its VM's config answers
+    pveproxy's 595 (the host went down in between): that VM is unreachable, not an error,
+    and the plan touches nothing of it."""
+    from generator.proxmox import core
+    from tests.fakes.pve import ApiError, Request, make_tls
+    from tests.fakes.pve.harness import boot, client_for, make_cluster, seed_texts
+    from tests.fakes.pve.routes import ROUTES
+
+    template = "/nodes/{node}/qemu/{vmid}/config"
+    original = next(h for m, t, h in ROUTES if (m, t) == ("GET", template))
+    down = {"now": False}
+
+    def config(pve: FakePVE, req: Request) -> object:
+        if down["now"] and req.params["node"] == "pve2":
+            raise ApiError(595, "No route to host")
+        return original(pve, req)
+
+    state = cluster_state(secrets.token_hex(16), templates=(("pve1", "shared"),))
+    routes = [("GET", template, config), *ROUTES]
+    with FakePVE(state, make_tls(tmp_path / "tls"), routes) as fake:
+        cluster = make_cluster(
+            fake, 3, 0, node="pve1", nodes=list(HOSTS), storage="shared", seed_storage="shared"
+        )
+        assert boot(fake, cluster).errors == []
+        down["now"] = True
+        plan = core.prepare(client_for(fake, cluster), cluster, seed_texts(cluster)).plan
+    assert plan.problems == ()
+    assert plan.unreachable == (
+        "pve2 is offline: k3s-server-2 not reached; bring it back and run boot again",
+    )
+    assert plan.is_noop, plan
+    assert "pve2 is offline: no new VM goes there" in plan.warnings
