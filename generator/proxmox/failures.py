@@ -37,7 +37,8 @@ TRANSIENT_DIES = (
 # (including its 30 s timeout), 597: the body was cut off. The handler may or may not have
 # run, so the caller looks again before retrying. 599 ("other, usually nonretryable") is not
 # retried.
-PROXY_RELAY_FAILED = frozenset({595, 596, 597})
+PROXY_CONNECT_FAILED = 595
+PROXY_RELAY_FAILED = frozenset({PROXY_CONNECT_FAILED, 596, 597})
 # pveproxy itself never sends these (no 502/503/504 in pve-http-server or pve-manager); a
 # reverse proxy in front of it (nginx, HAProxy, Caddy) does when pveproxy is busy or down.
 GATEWAY_BUSY = frozenset({502, 503, 504})
@@ -87,9 +88,16 @@ def _seconds(text: str | None, name: str, default: float) -> float:
 class PveError(HomelabError):
     """A call PVE refused or a task that failed; `transient` errors are worth retrying."""
 
-    def __init__(self, message: str, hint: str | None = None, transient: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        transient: bool = False,
+        status: int | None = None,
+    ) -> None:
         super().__init__(message, hint)
         self.transient = transient
+        self.status = status  # the HTTP status of PVE's answer; None for a task or no answer
 
 
 class Unreachable(PveError):
@@ -198,7 +206,7 @@ def _http_error(exc: Any, attempt: Attempt) -> PveError:
         )
     if status == 403:
         return PveError(f"{where}: permission denied ({text})", "see README: API token")
-    return PveError(f"{where}: {text}", transient=is_transient_status(status, text))
+    return PveError(f"{where}: {text}", transient=is_transient_status(status, text), status=status)
 
 
 # -- no answer at all --------------------------------------------------------------------------

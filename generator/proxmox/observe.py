@@ -10,7 +10,7 @@ from typing import Any
 from generator import naming
 from generator.config.model import Cluster, Node, SeedMethod
 from generator.proxmox.client import Client
-from generator.proxmox.failures import PveError, Unreachable
+from generator.proxmox.failures import PROXY_CONNECT_FAILED, PveError, Unreachable
 from generator.proxmox.pveconfig import boot_disk, volids_in
 from generator.proxmox.seeds import is_seed_of
 
@@ -273,7 +273,7 @@ def is_host_unreachable(exc: PveError) -> bool:
     """pveproxy could not relay the call to the VM's host: AnyEvent::HTTP's 595 (connect
     failed) with the connect error as its text (pve-http-server AnyEvent.pm,
     proxy_request). A host that went down after /cluster/resources was read."""
-    return not isinstance(exc, Unreachable) and re.search(r"\b595\b", str(exc)) is not None
+    return not isinstance(exc, Unreachable) and exc.status == PROXY_CONNECT_FAILED
 
 
 def observe(client: Client, cluster: Cluster) -> Observed:

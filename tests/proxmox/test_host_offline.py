@@ -145,3 +145,15 @@ def test_a_host_that_drops_after_the_cluster_read_is_offline_too(tmp_path: Path)
     )
     assert plan.is_noop, plan
     assert "pve2 is offline: no new VM goes there" in plan.warnings
+
+
+def test_only_pveproxy_s_595_means_the_host_is_gone() -> None:
+    """By the answer's status, not its text: VM 595's own errors name 595 too."""
+    from generator.proxmox.failures import PveError
+    from generator.proxmox.observe import is_host_unreachable
+
+    gone = PveError("GET /nodes/pve2/qemu/202/config: 595 No route to host", status=595)
+    vm_595 = PveError("GET /nodes/pve/qemu/595/config: 500 VM 595 is locked", status=500)
+    assert is_host_unreachable(gone)
+    assert not is_host_unreachable(vm_595)
+    assert not is_host_unreachable(PveError("task failed: 595"))
