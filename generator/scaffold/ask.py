@@ -81,7 +81,7 @@ def preset_problems(questions: dict[str, Any], preset: dict[str, Any]) -> list[s
             wrong.add(name)
             continue
         value = preset.get(name, spec)
-        problem = _choice_problem(spec, value)
+        problem = _choice_problem(spec, value) if name in preset else None
         if problem is None:
             proposal = _proposal(name, spec, value, answers, env)
             check = CHECKS.get(name)
@@ -97,7 +97,7 @@ def preset_problems(questions: dict[str, Any], preset: dict[str, Any]) -> list[s
 def _choice_problem(spec: Any, value: Any) -> str | None:
     if isinstance(spec, bool) and not isinstance(value, bool):
         return f"{value!r} is neither yes nor no: write true or false"
-    if isinstance(spec, list) and value is not spec and str(value) not in map(str, spec):
+    if isinstance(spec, list) and str(value) not in map(str, spec):
         return f"{value!r} is not one of: {', '.join(map(str, spec))}"
     return None
 

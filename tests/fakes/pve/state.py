@@ -270,20 +270,7 @@ def revoke(permissions: dict[str, dict[str, int]], privilege: str) -> None:
 def default_state(token_secret: str, snippets: bool = False) -> PveState:
     """One node `pve`: storages `local` (dir) and `local-lvm`, bridge vmbr0, template 9000
     and a foreign, running VM 100 that homelab-gen must never touch."""
-    local_content = {"iso", "vztmpl", "backup", "import"} | ({"snippets"} if snippets else set())
-    node = NodeState(
-        storages={
-            "local": Storage(content=local_content),
-            "local-lvm": Storage(
-                content={"images", "rootdir"},
-                type="lvmthin",
-                path=None,
-                total=2**40,
-                avail=2**40,
-                options={"thinpool": "data", "vgname": "pve"},
-            ),
-        }
-    )
+    node = NodeState(storages=local_storages(snippets))
     state = PveState(token_secret=token_secret, permissions=full_permissions(), nodes={"pve": node})
     state.vms[TEMPLATE_VMID] = Vm(TEMPLATE_VMID, "pve", template_config())
     state.vms[FOREIGN_VMID] = foreign_vm("pve")
