@@ -47,19 +47,19 @@ def run(args: argparse.Namespace) -> int:
     for warning in loaded.warnings:
         warn(warning)
     env = Environment.read()
-    src = gather.open_sources(
+    with gather.open_sources(
         loaded.cluster, args.directory, server=args.server, env=env, warn=warn
-    )
-    if not args.wait:
-        with spinner():
-            facts = gather.gather(src)
-        verdict = report(facts)
-    elif args.json or not sys.stdout.isatty():
-        facts, verdict = gather.watch(
-            src, timeout=args.timeout, interval=args.interval, show=_plain_progress(args.json)
-        )
-    else:
-        facts, verdict = _live(src, args, loaded.cluster.name)
+    ) as src:
+        if not args.wait:
+            with spinner():
+                facts = gather.gather(src)
+            verdict = report(facts)
+        elif args.json or not sys.stdout.isatty():
+            facts, verdict = gather.watch(
+                src, timeout=args.timeout, interval=args.interval, show=_plain_progress(args.json)
+            )
+        else:
+            facts, verdict = _live(src, args, loaded.cluster.name)
     if args.json:
         print(view.as_json(facts, verdict))
     elif not (args.wait and sys.stdout.isatty()):

@@ -27,6 +27,9 @@ TRANSIENT_DIES = (
     # pve-common src/PVE/Tools.pm, sub lock_file_full: "can't lock file '$filename' - $@"
     # where $@ is run_with_timeout's "got timeout" (the storage or VM config lock).
     re.compile(r"can't lock file '[^']*' - got timeout"),
+    # pve-cluster src/PVE/Cluster.pm, $cfs_lock: a shared storage's lock is a cluster-wide
+    # one (pve-storage Plugin.pm, cluster_lock_storage), and its timeout reads so.
+    re.compile(r"cfs-lock '[^']*' error: got lock request timeout"),
     # pve-common src/PVE/RESTEnvironment.pm, sub fork_worker: the worker did not start.
     re.compile(r"got no worker upid"),
 )

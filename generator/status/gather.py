@@ -46,6 +46,26 @@ class Sources:
     booted: dict[str, str | None] = field(default_factory=dict)
     unreachable: str = ""  # this refresh found Proxmox unreachable: do not ask it again
     kubeconfig: dict[str, Any] | None = None
+    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+
+    def pool(self) -> ThreadPoolExecutor:
+        """One pool for every refresh: Client keeps a session per thread, so long-lived
+        threads reuse their open connections instead of a TLS handshake each per refresh."""
+        if self._pool is None:
+            workers = max(1, min(self.workers, len(self.cluster.nodes)))
+            self._pool = ThreadPoolExecutor(max_workers=workers)
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __enter__(self) -> Sources:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def open_sources(
@@ -177,10 +197,10 @@ def guests(src: Sources) -> tuple[tuple[Guest, ...], str]:
         return _unknown(src.cluster), str(exc)
     by_vmid = {int(r["vmid"]): r for r in listed if r.get("type", "qemu") == "qemu"}
     offline = offline_hosts(listed)
-    nodes = src.cluster.nodes
-    with ThreadPoolExecutor(max_workers=max(1, min(src.workers, len(nodes)))) as pool:
-        found = pool.map(lambda n: _guest(src, n, by_vmid.get(n.vmid), offline), nodes)
-        return tuple(found), ""
+    found = src.pool().map(
+        lambda n: _guest(src, n, by_vmid.get(n.vmid), offline), src.cluster.nodes
+    )
+    return tuple(found), ""
 
 
 # -- the K3s API ---------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from tests.fakes.pve.harness import FAST_RETRY, assert_converged, boot, make_clu
 
 LOCK_VM = "can't lock file '/var/lock/qemu-server/lock-201.conf' - got timeout"
 LOCK_STORAGE = "can't lock file '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout"
+LOCK_SHARED = "cfs-lock 'storage-ceph' error: got lock request timeout"
 
 
 def http(status: int, reason: str, errors: Any = None) -> ResourceException:
@@ -112,6 +113,7 @@ TABLE = [
     Row("599 AnyEvent other", lambda: http(599, "garbled URL"), False, "599"),
     Row("500 VM config lock", lambda: http(500, LOCK_VM), True, "got timeout"),
     Row("500 storage lock", lambda: http(500, LOCK_STORAGE), True, "got timeout"),
+    Row("500 shared storage lock", lambda: http(500, LOCK_SHARED), True, "lock request timeout"),
     Row(
         "500 no worker",
         lambda: http(500, "got no worker upid - start worker failed"),
@@ -164,7 +166,12 @@ def test_classify(row: Row) -> None:
 
 @pytest.mark.parametrize(
     ("exit_status", "transient"),
-    [(LOCK_STORAGE, True), ("VM 201 already running", False), ("unknown", False)],
+    [
+        (LOCK_STORAGE, True),
+        (f"clone failed: {LOCK_SHARED}", True),
+        ("VM 201 already running", False),
+        ("unknown", False),
+    ],
 )
 def test_task_failures(exit_status: str, transient: bool) -> None:
     assert task_failed(exit_status).transient is transient

@@ -91,6 +91,11 @@ class _Server(ThreadingHTTPServer):
     in a handler is a bug of the fake, kept on `pve.crashes` so the test that caused it
     fails (tests/conftest.py) instead of a traceback landing in a later test's output."""
 
+    # pveproxy listens with the kernel's largest backlog (pve-common src/PVE/Daemon.pm,
+    # create_reusable_socket: Listen => SOMAXCONN). socketserver's 5 drops the SYNs of a
+    # burst of new connections, which the client resends only after a 1 s timeout.
+    request_queue_size = socket.SOMAXCONN
+
     def __init__(self, pve: FakePVE, *args: Any) -> None:
         super().__init__(*args)
         self.pve = pve
