@@ -2,6 +2,9 @@
 
 Prints, from one run: the makespan at the default parallelism and at a wider one, a serial
 baseline (parallel=1), the lower bound the storage-lock model allows, and API calls per VM.
+Then the same 13 VMs spread over a Proxmox cluster of three hosts: VM disks on one shared
+storage (one cluster-wide lock, pve-storage's cfs lock), and on each host's own local-lvm
+with a template per host (a lock per host), each against its own bound.
 
 The model is real PVE timings scaled by 1/10 so the run takes seconds: a linked clone 5 s,
 a config change 1 s, a resize 1 s, a start 6 s, a seed upload 1.5 s, 20 ms per API round
@@ -26,6 +29,7 @@ from generator.proxmox import core
 from generator.proxmox.client import Client, Retry
 from tests.fakes.pve import Latency, running_fake
 from tests.fakes.pve.harness import make_cluster, seed_texts
+from tests.fakes.pve.state import HOSTS, PveState, cluster_state
 
 SERVERS, AGENTS = 3, 10
 LATENCY = Latency(
@@ -50,10 +54,10 @@ class Result:
     mutating: int
 
 
-def run(parallel: int) -> Result:
-    with tempfile.TemporaryDirectory() as tmp, running_fake(Path(tmp)) as fake:
+def run(parallel: int, world: str = "one host") -> Result:
+    with tempfile.TemporaryDirectory() as tmp, running_fake(Path(tmp), _state(world)) as fake:
         fake.state.latency = LATENCY
-        cluster = make_cluster(fake, SERVERS, AGENTS)
+        cluster = make_cluster(fake, SERVERS, AGENTS, **_proxmox(world))
         client = Client(cluster.proxmox, fake.state.token_secret, retry=RETRY, warn=print)
         start = time.monotonic()
         prepared = core.prepare(client, cluster, seed_texts(cluster))
@@ -62,9 +66,44 @@ def run(parallel: int) -> Result:
         done = time.monotonic()
         errors = [o.error for o in outcomes if o.error]
         if errors:
-            raise SystemExit(f"boot failed: {errors}")
+            raise SystemExit(f"boot failed ({world}): {errors}")
         calls, mutating = len(fake.state.calls), len(fake.state.mutating_calls())
-        return Result(parallel, observed - start, done - observed, calls, mutating)
+        return Result(
+            parallel,
+            observe=observed - start,
+            makespan=done - observed,
+            calls=calls,
+            mutating=mutating,
+        )
+
+
+THREE_HOSTS = ("3 hosts, shared storage", "3 hosts, local-lvm, a template per host")
+
+
+def _state(world: str) -> PveState | None:
+    if world == THREE_HOSTS[0]:
+        return cluster_state("benchmark", templates=((HOSTS[0], "shared"),))
+    if world == THREE_HOSTS[1]:
+        return cluster_state("benchmark", templates=tuple((h, "local-lvm") for h in HOSTS))
+    return None  # the default world: one host
+
+
+def _proxmox(world: str) -> dict[str, object]:
+    if world == THREE_HOSTS[0]:
+        return {
+            "node": HOSTS[0],
+            "nodes": list(HOSTS),
+            "storage": "shared",
+            "seed_storage": "shared",
+        }
+    if world == THREE_HOSTS[1]:
+        return {
+            "node": HOSTS[0],
+            "nodes": list(HOSTS),
+            "storage": "local-lvm",
+            "seed_storage": "shared",
+        }
+    return {}
 
 
 def lower_bound(vms: int, parallel: int, latency: Latency) -> tuple[float, float, float]:
@@ -80,14 +119,11 @@ def lower_bound(vms: int, parallel: int, latency: Latency) -> tuple[float, float
     return lock, workers, chain
 
 
-def main() -> None:
+def report(results: list[Result], serial: Result, locks: int) -> None:
     vms = SERVERS + AGENTS
-    default_parallel = 4
-    results = [run(default_parallel), run(8), run(1)]
-    serial = results[-1]
-    print(f"boot of {SERVERS} servers + {AGENTS} agents against the fake PVE (latency x1/10)")
     for result in results:
-        lock, workers, chain = lower_bound(vms, result.parallel, LATENCY)
+        lock, workers, chain = lower_bound(math.ceil(vms / locks), result.parallel, LATENCY)
+        workers = math.ceil(vms / result.parallel) * chain
         bound = max(lock, workers, chain)
         print(
             f"  parallel={result.parallel}: makespan {result.makespan:.2f} s"
@@ -98,10 +134,21 @@ def main() -> None:
             f" API calls/VM {result.calls / vms:.1f} ({result.mutating / vms:.1f} mutating)"
         )
     print(f"  serial baseline (parallel=1): {serial.makespan:.2f} s")
+
+
+def main() -> None:
+    default_parallel = 4
+    results = [run(default_parallel), run(8), run(1)]
+    print(f"boot of {SERVERS} servers + {AGENTS} agents against the fake PVE (latency x1/10)")
+    report(results, results[-1], locks=1)
     print(
         f"  note: with {default_parallel} workers (the default) no schedule beats"
         f" {default_parallel}x serial; the 4x goal needs proxmox.parallel >= 8 (or --parallel 8)"
     )
+    for world, locks in zip(THREE_HOSTS, (1, len(HOSTS)), strict=True):
+        results = [run(default_parallel, world), run(8, world), run(13, world), run(1, world)]
+        print(f"the same VMs on {world} (placement: spread)")
+        report(results, results[-1], locks)
 
 
 if __name__ == "__main__":

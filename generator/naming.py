@@ -69,6 +69,16 @@ def parse_owner(description: str) -> tuple[str, str] | None:
     return (found["cluster"], found["node"]) if found else None
 
 
+def ha_rule_id(cluster: Cluster) -> str:
+    """The PVE 9 HA rule keeping this cluster's servers apart (a pve-configid)."""
+    return f"{TOOL_TAG}-{cluster.name}-servers"
+
+
+def ha_group_id(cluster: Cluster, node_name: str) -> str:
+    """The PVE 8 HA group of one server (a pve-configid)."""
+    return f"{TOOL_TAG}-{cluster.name}-{node_name}"
+
+
 def api_dns_name(cluster: Cluster) -> str:
     return f"api.{cluster.cluster.domain}"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -227,3 +228,19 @@ def set_key(text: str, mapping_path: tuple[str, ...], key: str, value: Any, comm
 def drop_key(text: str, mapping_path: tuple[str, ...], key: str) -> str:
     """`text` without mapping_path's `key` (and the comment on its line), the rest kept."""
     return _edited(text, mapping_path, lambda target: target.pop(key, None))
+
+
+def set_item_keys(
+    text: str, seq_key: str, match: tuple[str, Any], values: Mapping[str, Any], comment: str
+) -> str:
+    """`text` with the item of the top-level list `seq_key` whose `match[0]` is `match[1]`
+    given `values`, `comment` beside the first of them; every other line kept."""
+
+    def change(document: Any) -> None:
+        item = next(i for i in document[seq_key] if i.get(match[0]) == match[1])
+        for key, value in values.items():
+            item[key] = value
+        if comment and values:
+            item.yaml_add_eol_comment(comment, next(iter(values)))
+
+    return _edited(text, (), change)

@@ -51,7 +51,7 @@ FORBIDDEN: dict[str, frozenset[str]] = {
 INNER_LAYERS: dict[str, tuple[frozenset[str], ...]] = {
     "lifecycle": (
         frozenset({"__init__", "flow"}),
-        frozenset({"run", "plan", "access", "stale"}),
+        frozenset({"run", "plan", "access", "stale", "moving"}),
         frozenset({"steps", "journal"}),
     ),
     "config": (

@@ -69,6 +69,24 @@ def replace_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replace every node whose VM booted an older seed than the rendered one",
     )
+    parser.add_argument(
+        "--allow-move",
+        action="store_true",
+        help="with --replace: a node whose Proxmox host is offline is made again as a new VM"
+        " (new vmid, written to cluster.yaml) on another host; its old VM is deleted by the"
+        " first boot after that host is back",
+    )
+
+
+def check_replace_options(args: argparse.Namespace) -> None:
+    from generator.errors import UsageError
+
+    if args.allow_move and not args.replace:
+        raise UsageError(
+            "--allow-move goes with --replace NODE: it lets a named node whose Proxmox host"
+            " is offline be made again on another host",
+            "homelab-gen boot --replace NODE --allow-move",
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,11 +94,12 @@ def run(args: argparse.Namespace) -> int:
     from generator.errors import UsageError
     from generator.lifecycle import flow
 
+    check_replace_options(args)
     if args.parallel is not None and args.parallel < 1:
         raise UsageError("--parallel must be 1 or more")
     if args.drain_timeout <= 0 or args.ready_timeout <= 0:
         raise UsageError("--drain-timeout and --ready-timeout must be more than 0 seconds")
-    request = flow.Request(tuple(args.replace), args.replace_stale, args.prune)
+    request = flow.Request(tuple(args.replace), args.replace_stale, args.prune, args.allow_move)
     env = Environment.read()
     if flow.wanted(args.directory, request):
         return _lifecycle(args, env)
@@ -112,7 +131,7 @@ def _lifecycle(args: argparse.Namespace, env: Any) -> int:
     from generator.lifecycle.run import Settings
     from generator.proxmox import seeds, view
 
-    request = flow.Request(tuple(args.replace), args.replace_stale, args.prune)
+    request = flow.Request(tuple(args.replace), args.replace_stale, args.prune, args.allow_move)
     with spinner():
         prepared = flow.prepare(
             args.directory, env, request, dry_run=args.dry_run, warn=warn, say=print
@@ -136,7 +155,18 @@ def _lifecycle(args: argparse.Namespace, env: Any) -> int:
     with view.progress(shown) as progress:
         ssh = seeds.default_ssh_target(cluster, env)
         outcomes = flow.apply_all(prepared, args.directory, settings, progress, parallel, ssh)
+    _moved(prepared.plan)
     return _report(outcomes, shown)
+
+
+def _moved(plan: Any) -> None:
+    """What a move changed in cluster.yaml, and the old VM it leaves behind."""
+    from generator.lifecycle import moving
+
+    if plan.moves:
+        print(f"{moving.moved_note(plan.moves)}: commit both")
+    for line in plan.warnings:
+        warn(f"warning: {line}")
 
 
 def _report(outcomes: Any, plan: Any) -> int:

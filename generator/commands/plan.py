@@ -5,7 +5,7 @@ from typing import Any
 
 from generator.commands._common import add_command, prepare_from_disk
 from generator.commands._io import spinner, warn
-from generator.commands.boot import replace_options
+from generator.commands.boot import check_replace_options, replace_options
 
 
 def configure(sub: Any) -> None:
@@ -21,8 +21,9 @@ def run(args: argparse.Namespace) -> int:
     from generator.lifecycle import flow
     from generator.proxmox import view
 
+    check_replace_options(args)
     env = Environment.read()
-    request = flow.Request(tuple(args.replace), args.replace_stale, args.prune)
+    request = flow.Request(tuple(args.replace), args.replace_stale, args.prune, args.allow_move)
     if flow.wanted(args.directory, request):
         with spinner():
             prepared = flow.prepare(

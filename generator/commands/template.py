@@ -33,6 +33,12 @@ def configure(sub: Any) -> None:
         action="store_true",
         help="import a custom URL without any checksum (warns)",
     )
+    parser.add_argument(
+        "--all-hosts",
+        action="store_true",
+        help="also give each other host of proxmox.nodes its own copy of the template, for"
+        " a template on storage only its host reads (not needed on shared storage)",
+    )
     yes_option(parser)
     parser.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
 
@@ -41,50 +47,65 @@ def run(args: argparse.Namespace) -> int:
     from generator.environment import Environment
     from generator.proxmox import core, template_job
     from generator.proxmox import template as tpl
+    from generator.proxmox import template_hosts as hosts
     from generator.proxmox.images import choose_source
 
     source, warnings = choose_source(args.image, args.checksum, args.no_checksum)
     for warning in warnings:
         warn(warning)
+    explicit = args.image is not None
     with spinner():
         client, cluster = connect_from_disk(args.directory, Environment.read(), warn)
         core.check_reachable(client)
-        facts = tpl.observe_template(client, cluster)
-    plan = tpl.plan_template(cluster, source, facts, args.image is not None)
-    _show(plan, tpl.describe)
+        main = hosts.Target(cluster, None, tpl.observe_template(client, cluster))
+        copies, offline = hosts.observe_copies(client, cluster) if args.all_hosts else ([], [])
+    if args.all_hosts:
+        plan, targets = hosts.plan_all_hosts(cluster, source, main, copies, offline, explicit)
+    else:
+        plan, targets = tpl.plan_template(cluster, source, main.facts, explicit), [main]
+    note = None if args.all_hosts else hosts.hosts_note(cluster, main.facts)
+    _show(plan, tpl.describe, [note] if note else [])
     if plan.problems:
         return 1
     if args.dry_run or plan.is_noop:
         return 0
-    vmid, count = cluster.proxmox.template_vmid, len(plan.actions)
-    if not args.yes and not confirm(f"make template {vmid} ({count} step(s))?"):
+    count = len(plan.actions)
+    if not args.yes and not confirm(f"make the template(s) ({count} step(s))?"):
         print("nothing changed")
         return 1
-    explicit = args.image is not None
     with spinner():
-        template_job.apply_template(
-            client, cluster, source, plan, progress=_progress, explicit=explicit
+        template_job.apply_targets(
+            client, source, plan, targets, progress=_progress, explicit=explicit
         )
-    print(f"template {vmid} is ready; next: homelab-gen boot")
+    made = ", ".join(str(t.cluster.proxmox.template_vmid) for t in targets)
+    print(f"template(s) {made} ready; next: homelab-gen boot")
     return 0
 
 
-def _show(plan: Any, describe: Any) -> None:
-    """The template plan's one row; its notes are the commands to run by hand instead."""
-    (row,) = plan.vms
+def _show(plan: Any, describe: Any, notes: list[str]) -> None:
+    """One row per template; a row's notes are the commands to run by hand instead."""
     for problem in plan.problems:
         print(f"problem: {problem}", file=sys.stderr)
-    if row.notes:
-        print("\n".join(f"    {line}" for line in row.notes), file=sys.stderr)
+    shown: set[str] = set()  # the grant commands are the same for every host
+    for row in plan.vms:
+        fresh = [line for line in row.notes if line not in shown]
+        shown.update(fresh)
+        if fresh and len(plan.vms) > 1:
+            print(f"  {row.name}:", file=sys.stderr)
+        if fresh:
+            print("\n".join(f"    {line}" for line in fresh), file=sys.stderr)
+    for line in [*plan.warnings, *notes]:
+        print(f"note: {line}")
     if plan.problems:
         print("nothing was changed", file=sys.stderr)
         return
-    if not row.actions:
-        print(f"{row.reason}: nothing to do")
-        return
-    print(f"template {row.vmid}: {row.reason}")
-    for action in row.actions:
-        print(f"  - {describe(action)}")
+    for row in plan.vms:
+        if not row.actions:
+            print(f"{row.name} {row.vmid}: {row.reason}: nothing to do")
+            continue
+        print(f"{row.name} {row.vmid}: {row.reason}")
+        for action in row.actions:
+            print(f"  - {describe(action)}")
 
 
 def _progress(event: Any) -> None:

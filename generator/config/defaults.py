@@ -32,6 +32,7 @@ def with_defaults(data: dict[str, Any]) -> dict[str, Any]:
         ("parallel", 4),
         ("ssh_user", "root"),
         ("ssh_port", 22),
+        ("ha", False),
     ):
         pve.setdefault(key, value)
     _placement_defaults(pve, out["nodes"])

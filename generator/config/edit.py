@@ -27,3 +27,25 @@ def set_initialized(directory: Path, value: bool) -> bool:
     parse(changed, str(path))  # never leave a cluster.yaml that does not load
     fileio.write_atomic(path, changed, mode=path.stat().st_mode & 0o777)
     return True
+
+
+def set_node_vmid(
+    directory: Path, name: str, vmid: int, proxmox_node: str | None, old_host: str
+) -> bool:
+    """The node's `vmid` (and its pin, when given): a node moved off an offline host is a new
+    VM. False when cluster.yaml already says so."""
+    path = directory / CONFIG_NAME
+    text = fileio.read_text(path, what="cluster.yaml", hint="use -C DIR")
+    node = next(n for n in parse(text, str(path)).cluster.nodes if n.name == name)
+    values: dict[str, object] = {}
+    if node.vmid != vmid:
+        values["vmid"] = vmid
+    if proxmox_node is not None and node.proxmox_node != proxmox_node:
+        values["proxmox_node"] = proxmox_node
+    if not values:
+        return False
+    comment = f"set by homelab-gen boot --allow-move: was VM {node.vmid} on {old_host}"
+    changed = yamlio.set_item_keys(text, "nodes", ("name", name), values, comment)
+    parse(changed, str(path))  # never leave a cluster.yaml that does not load
+    fileio.write_atomic(path, changed, mode=path.stat().st_mode & 0o777)
+    return True

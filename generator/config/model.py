@@ -89,6 +89,8 @@ class Proxmox:
     # The Proxmox hosts VMs may go on, proxmox.node first when the user did not list them.
     nodes: tuple[str, ...] = ()
     placement: PlacementMode = "pack"
+    # Each VM an HA resource, servers kept on different hosts (generator.proxmox.ha).
+    ha: bool = False
 
     @property
     def hosts(self) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ lifecycle rows one node at a time, then the seeds no VM uses."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,11 @@ from generator.errors import HomelabError
 from generator.kube import client as kube_client
 from generator.kube import nodes
 from generator.kube.nodes import NodeState
-from generator.lifecycle import access, journal
+from generator.lifecycle import access, journal, moving, steps
 from generator.lifecycle import plan as lifeplan
 from generator.lifecycle.run import Run, Settings, run_rows
 from generator.lifecycle.stale import stale_nodes
+from generator.naming import SEED_FILES, seed_path
 from generator.proxmox import apply, core, seeds
 from generator.proxmox.boot_job import Context
 from generator.proxmox.plan import make_plan
@@ -33,6 +34,7 @@ class Request:
     replace: tuple[str, ...] = ()
     replace_stale: bool = False
     prune: bool = False
+    allow_move: bool = False  # a named node whose host is offline is made again elsewhere
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class Prepared:
 def wanted(directory: Path, request: Request) -> bool:
     """Whether this boot is a lifecycle run: asked for, or an earlier one left unfinished."""
     asked = bool(request.replace or request.replace_stale or request.prune)
-    return asked or bool(journal.load(directory).entries)
+    return asked or not journal.load(directory).is_empty
 
 
 def _kube_nodes(
@@ -127,13 +129,45 @@ def prepare(
             say(f"note: {notes[-1]}")
             boot = prepare_boot(directory, env, request.prune, _shown_already)
             targets = [n for t in targets for n in boot.cluster.nodes if n.name == t.name]
+    book = journal.load(directory)
+    found = moving.moves(boot, targets, book, request.allow_move)
+    fresh = [m for m in found.values() if m.name not in book.entries]
+    if fresh:
+        notes.append(f"once boot runs, {moving.moved_note(fresh)}: commit both")
+    boot = _with_moves(directory, boot, found.values())
+    targets = [n for t in targets for n in boot.cluster.nodes if n.name == t.name]
     # The first server among them joins once rebuilt, so it starts no second cluster.
-    rebuilding = {n.name for n in targets}
+    rebuilding = {n.name for n in targets} | found.keys()  # moves resumed too
     again = make_plan(boot.cluster, boot.observed, boot.refs, request.prune, rebuilding)
     boot = dataclasses.replace(boot, plan=again)
-    book = journal.load(directory)
-    made = lifeplan.make(boot, kube_nodes, why, targets, request.prune, book)
+    made = lifeplan.make(boot, kube_nodes, why, targets, request.prune, book, found)
     return Prepared(boot, made, kubeconfig, tuple(notes))
+
+
+def _with_moves(directory: Path, boot: core.Prepared, moves: Iterable[steps.Move]) -> core.Prepared:
+    """The lab as it is once cluster.yaml holds the moves: their nodes' new VMIDs, and the
+    seeds rendered for them (the instance-id names the VMID, so a new VM is a new instance)."""
+    cluster = moving.moved_cluster(boot.cluster, moves)
+    if cluster == boot.cluster:
+        return boot
+    rendered = workspace.plan_render(directory, cluster, write_secrets=False).rendered
+    texts = dict(boot.texts)
+    refs = dict(boot.refs)
+    for node in cluster.nodes:
+        if node in boot.cluster.nodes:
+            continue
+        texts[node.name] = {f: rendered[seed_path(node.name, f)].text for f in SEED_FILES}
+        refs[node.name] = seeds.seed_ref(cluster, node, texts[node.name])
+    return dataclasses.replace(boot, cluster=cluster, texts=texts, refs=refs)
+
+
+def write_moves(directory: Path, moves: Sequence[steps.Move]) -> None:
+    """Journaled, then cluster.yaml and the moved nodes' seeds as _with_moves made them."""
+    if not moves:
+        return
+    moving.begin(directory, moves)
+    updated = core.load_cluster(directory, _shown_already)
+    workspace.apply_render(directory, workspace.plan_render(directory, updated))
 
 
 def _shown_already(_: str) -> None:
@@ -167,7 +201,13 @@ def apply_all(
     if any(o.error for o in outcomes):
         return outcomes  # nodes go down only in a lab whose other VMs are as planned
     if prepared.plan.rows:
-        assert prepared.kubeconfig is not None
-        with kube_client.connect(prepared.kubeconfig) as api:
-            outcomes += run_rows(Run(ctx, api, directory, settings), prepared.plan.rows)
+        write_moves(directory, prepared.plan.moves)
+        run = Run(ctx, None, directory, settings)
+        if any(t.what != steps.STALE for t, _ in prepared.plan.rows):
+            assert prepared.kubeconfig is not None
+            with kube_client.connect(prepared.kubeconfig) as api:
+                outcomes += run_rows(dataclasses.replace(run, api=api), prepared.plan.rows)
+        else:  # only stale copies to delete: Proxmox alone
+            outcomes += run_rows(run, prepared.plan.rows)
+    outcomes += apply.apply_plan(ctx, prepared.plan.boot.rule_part, 1)  # after the VMs' HA
     return outcomes + core.delete_unused_seeds(ctx, prepared.plan.boot.seed_part)

@@ -5,6 +5,10 @@ machine's run against the lab, not the lab.
 Only the teardown needs it: once it is done (the `rebuild` mark), a VM under the VMID and a
 Node of the name are the new ones, and every later step is planned from what Proxmox and
 Kubernetes show.
+
+A node moved off an offline host (`--allow-move`) leaves its old VM there: PVE cannot delete
+it while the host is down. It is kept here (`moved`) until a boot deletes it once the host is
+back, since it starts again on its own (onboot=1) with the new VM's name, IP and MAC.
 """
 
 from __future__ import annotations
@@ -21,28 +25,48 @@ JOURNAL_FILE = f"{fileio.STATE_DIR}/lifecycle.json"
 
 @dataclass(frozen=True)
 class Entry:
-    what: str  # steps.REPLACE or steps.REMOVE
-    vmid: int
+    what: str  # steps.REPLACE, steps.REMOVE or steps.MOVE
+    vmid: int  # a move's: the new VM's
     done: tuple[str, ...] = ()
+    host: str = ""  # the Proxmox host of the VM it began with (a move's: the new VM's)
+
+
+@dataclass(frozen=True)
+class Moved:
+    """The VM a move left on an offline host, to delete once the host is back."""
+
+    name: str
+    host: str
 
 
 @dataclass(frozen=True)
 class Journal:
     entries: dict[str, Entry] = field(default_factory=dict)
+    moved: dict[int, Moved] = field(default_factory=dict)  # old vmid -> its node and host
 
-    def with_entry(self, name: str, what: str, vmid: int) -> Journal:
+    def with_entry(self, name: str, what: str, vmid: int, host: str = "") -> Journal:
         """The node as begun, with none of its steps done (kept as it is when begun)."""
         if name in self.entries:
             return self
-        return Journal({**self.entries, name: Entry(what, vmid)})
+        return replace(self, entries={**self.entries, name: Entry(what, vmid, host=host)})
 
     def with_step(self, name: str, what: str, vmid: int, step: str) -> Journal:
         entry = self.entries.get(name, Entry(what, vmid))
         entries = {**self.entries, name: replace(entry, done=(*entry.done, step))}
-        return Journal(entries)
+        return replace(self, entries=entries)
 
     def without(self, name: str) -> Journal:
-        return Journal({k: v for k, v in self.entries.items() if k != name})
+        return replace(self, entries={k: v for k, v in self.entries.items() if k != name})
+
+    def with_moved(self, vmid: int, name: str, host: str) -> Journal:
+        return replace(self, moved={**self.moved, vmid: Moved(name, host)})
+
+    def without_moved(self, vmid: int) -> Journal:
+        return replace(self, moved={k: v for k, v in self.moved.items() if k != vmid})
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.entries and not self.moved
 
 
 def load(directory: Path) -> Journal:
@@ -51,12 +75,20 @@ def load(directory: Path) -> Journal:
         return Journal()
     try:
         raw = json.loads(path.read_text())
-        return Journal(
-            {
-                name: Entry(str(e["what"]), int(e["vmid"]), tuple(str(s) for s in e["done"]))
-                for name, e in raw["nodes"].items()
-            }
-        )
+        entries = {
+            name: Entry(
+                str(e["what"]),
+                int(e["vmid"]),
+                tuple(str(s) for s in e["done"]),
+                str(e.get("host", "")),
+            )
+            for name, e in raw["nodes"].items()
+        }
+        moved = {
+            int(vmid): Moved(str(m["name"]), str(m["host"]))
+            for vmid, m in raw.get("moved", {}).items()
+        }
+        return Journal(entries, moved)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise HomelabError(
             f"{path} is not a journal homelab-gen can read ({exc})",
@@ -66,12 +98,14 @@ def load(directory: Path) -> Journal:
 
 def save(directory: Path, journal: Journal) -> None:
     path = directory / JOURNAL_FILE
-    if not journal.entries:
+    if journal.is_empty:
         path.unlink(missing_ok=True)
         return
     nodes = {
-        name: {"what": e.what, "vmid": e.vmid, "done": list(e.done)}
+        name: {"what": e.what, "vmid": e.vmid, "host": e.host, "done": list(e.done)}
         for name, e in sorted(journal.entries.items())
     }
+    moved = {str(k): {"name": m.name, "host": m.host} for k, m in sorted(journal.moved.items())}
     path.parent.mkdir(mode=0o700, exist_ok=True)
-    fileio.write_atomic(path, json.dumps({"nodes": nodes}, indent=2) + "\n", mode=0o600)
+    text = json.dumps({"nodes": nodes, "moved": moved}, indent=2) + "\n"
+    fileio.write_atomic(path, text, mode=0o600)

@@ -101,6 +101,7 @@ def leave_etcd(run: Run, name: str) -> None:
 
 
 def _check_quorum(run: Run, target: steps.Target) -> None:
+    """A moved server's member goes with its Node: the same check before delete-node."""
     if not target.server:
         return
     problem = steps.quorum_problem(run.ctx.cluster, nodes.list_nodes(run.api), target.name)
@@ -125,6 +126,8 @@ def _kube_step(run: Run, target: steps.Target, kind: str) -> None:
             clock=s.clock,
         )
     elif kind == Kind.DELETE_NODE:
+        if target.what == steps.MOVE:
+            _check_quorum(run, target)
         nodes.delete_node(run.api, target.name)
         wait_gone(run, target.name)
     elif kind == Kind.WAIT_READY:
@@ -140,6 +143,8 @@ def _kube_step(run: Run, target: steps.Target, kind: str) -> None:
 
 
 def _record(run: Run, target: steps.Target, kind: str) -> None:
+    if target.what == steps.STALE:
+        return  # its stop and delete are planned again from what Proxmox shows
     if kind == Kind.WAIT_READY or (target.what == steps.REMOVE and kind == Kind.DELETE_NODE):
         return  # the row's last step: the entry goes as a whole
     book = journal.load(run.directory)
@@ -177,7 +182,8 @@ def run_row(run: Run, target: steps.Target, row: VMPlan) -> None:
     rebuilding = steps.REBUILD in target.done
     for group in _groups(row.actions):
         kind = group[0].kind
-        if target.what == steps.REPLACE and not rebuilding and not _is_teardown(group):
+        builds = target.what in (steps.REPLACE, steps.MOVE)
+        if builds and not rebuilding and not _is_teardown(group):
             _record(run, target, steps.REBUILD)
             rebuilding = True
         if kind in steps.KUBE_KINDS:
@@ -191,7 +197,11 @@ def run_row(run: Run, target: steps.Target, row: VMPlan) -> None:
             _record(run, target, kind)
         else:
             _pve_group(run, row, target, group)
-    journal.save(run.directory, journal.load(run.directory).without(target.name))
+    book = journal.load(run.directory)
+    done = (
+        book.without_moved(target.vmid) if target.what == steps.STALE else book.without(target.name)
+    )
+    journal.save(run.directory, done)
 
 
 def run_rows(run: Run, rows: Sequence[tuple[steps.Target, VMPlan]]) -> tuple[apply.Outcome, ...]:
@@ -199,7 +209,8 @@ def run_rows(run: Run, rows: Sequence[tuple[steps.Target, VMPlan]]) -> tuple[app
     outcomes: list[apply.Outcome] = []
     book = journal.load(run.directory)
     for target, _ in rows:  # all of them, so a run killed at the first resumes the rest too
-        book = book.with_entry(target.name, target.what, target.vmid)
+        if target.what != steps.STALE:  # the journal's `moved` holds those already
+            book = book.with_entry(target.name, target.what, target.vmid, target.host)
     journal.save(run.directory, book)
     for index, (target, row) in enumerate(rows):
         try:

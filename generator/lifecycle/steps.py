@@ -18,15 +18,24 @@ the etcd role goes, removes the member named in its etcd.k3s.cattle.io/node-name
 removed on request already. Either way the member is gone before the node comes back: a
 rebuilt server with the same name is refused while its old member is listed ("duplicate
 node name found", join() in pkg/etcd/etcd.go).
+
+A node moved off an offline host (--allow-move): delete-node, [upload,] clone, configure,
+[resize,] start, wait-ready, as a new VM (a new VMID: the old one stays taken cluster-wide
+while its host is down) on another host. It is not drained: its pods cannot be evicted from
+a host that is gone, and deleting the Node lets their controllers place them again. A
+moved server's etcd member goes with its Node (onRemove above). Once the host is back, its
+old VM is a stale copy: stop, delete, nothing on the Kubernetes side (the Node of that name
+is the new VM's).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from generator.config.model import Cluster, Node
 from generator.kube.nodes import NodeState
+from generator.proxmox import ha
 from generator.proxmox.actions import Action, Kind, VMPlan
 from generator.proxmox.observe import Observed, VMFacts
 from generator.proxmox.placement import place
@@ -34,9 +43,13 @@ from generator.proxmox.plan import plan_node
 from generator.proxmox.seeds import SeedRef
 
 KUBE_KINDS = frozenset({Kind.DRAIN, Kind.LEAVE_ETCD, Kind.DELETE_NODE, Kind.WAIT_READY})
-TEARDOWN_KINDS = frozenset({Kind.DRAIN, Kind.LEAVE_ETCD, Kind.STOP, Kind.DELETE, Kind.DELETE_NODE})
+TEARDOWN_KINDS = frozenset(
+    {Kind.DRAIN, Kind.LEAVE_ETCD, *ha.REMOVAL_KINDS, Kind.STOP, Kind.DELETE, Kind.DELETE_NODE}
+)
 REPLACE = "replace"
 REMOVE = "remove"
+MOVE = "move"  # re-created on another host as a new VM: its host is offline
+STALE = "stale"  # a moved node's old VM, its host back
 # Journaled once the teardown is complete, before the rebuild starts: from then on a VM
 # under the VMID and a Node of the name are the new ones, never to be torn down again.
 REBUILD = "rebuild"
@@ -49,8 +62,21 @@ class Target:
     name: str
     vmid: int
     server: bool
-    what: str  # REPLACE or REMOVE
+    what: str  # REPLACE, REMOVE, MOVE or STALE
     done: tuple[str, ...] = ()
+    host: str = ""  # where its VM is when it begins (a move's: where the new VM goes)
+
+
+@dataclass(frozen=True)
+class Move:
+    """A node whose VM is on an offline host, re-created as `vmid` on `host`."""
+
+    name: str
+    old_vmid: int
+    old_host: str
+    vmid: int
+    host: str
+    pinned: bool  # it had proxmox_node: the pin follows it to `host`
 
 
 # -- etcd quorum -----------------------------------------------------------------------------
@@ -96,22 +122,32 @@ def _kube_step(kind: Kind, target: Target, where: str) -> Action:
 
 
 def teardown(
-    target: Target, vm: VMFacts | None, registered: bool, where: str, etcd: bool = False
+    target: Target,
+    vm: VMFacts | None,
+    registered: bool,
+    where: str,
+    etcd: bool = False,
+    out_of_ha: Sequence[Action] = (),
 ) -> list[Action]:
-    """drain, [leave-etcd,] stop, delete, delete-node: the steps that are not done yet.
-    `etcd`: the node holds an embedded etcd member."""
+    """drain, [leave-etcd,] [out of HA,] stop, delete, delete-node: the steps that are not
+    done yet. `etcd`: the node holds an embedded etcd member."""
     steps: list[Action] = []
     if registered:
         steps.append(_kube_step(Kind.DRAIN, target, where))
         if etcd:
             steps.append(_kube_step(Kind.LEAVE_ETCD, target, where))
     if vm is not None:
+        steps += out_of_ha
         if vm.status == "running":
             steps.append(Action(Kind.STOP, vm.vmid, vm.node))
         steps.append(Action(Kind.DELETE, vm.vmid, vm.node))
     if registered:
         steps.append(_kube_step(Kind.DELETE_NODE, target, where))
     return [s for s in steps if s.kind not in target.done]
+
+
+def out_of_ha(cluster: Cluster, observed: Observed, vm: VMFacts, name: str) -> list[Action]:
+    return ha.teardown_steps(cluster, observed.ha, vm.vmid, name, vm.node)
 
 
 def replace_row(
@@ -131,13 +167,72 @@ def replace_row(
     else:
         vm = observed.vms.get(node.vmid)
         etcd = has_member(cluster, kube_nodes, node.name)
-        steps = teardown(target, vm, node.name in kube_nodes, where, etcd)
+        leave = out_of_ha(cluster, observed, vm, node.name) if vm else []
+        steps = teardown(target, vm, node.name in kube_nodes, where, etcd, leave)
         steps += plan_node(cluster, node, observed.with_vm(node.vmid, None), ref, where).actions
+    # Back into HA as its last Proxmox step, as boot adds a new VM.
+    rebuilt_ha = ha.without_vm(cluster, observed.ha, node.vmid, node.name)
+    steps += ha.node_additions(cluster, rebuilt_ha, node, where)
     steps.append(_kube_step(Kind.WAIT_READY, target, where))
     reason = "replace: drain, rebuild from its current seed, wait until Ready"
     if target.done:
         reason += f" (resuming after: {', '.join(target.done)})"
     return VMPlan(node.name, node.vmid, tuple(steps), reason, host=where)
+
+
+def move_row(
+    cluster: Cluster,
+    node: Node,
+    observed: Observed,
+    ref: SeedRef,
+    kube_nodes: Mapping[str, NodeState],
+    target: Target,
+    move: Move,
+) -> VMPlan:
+    """`node` (with its new VMID) made on the move's host, after its old Node is deleted."""
+    steps: list[Action] = []
+    if REBUILD not in target.done and node.name in kube_nodes:
+        steps.append(_kube_step(Kind.DELETE_NODE, target, move.host))
+    steps = [s for s in steps if s.kind not in target.done]
+    steps += plan_node(cluster, node, observed, ref, move.host).actions
+    steps += ha.node_additions(cluster, observed.ha, node, move.host)
+    steps.append(_kube_step(Kind.WAIT_READY, target, move.host))
+    reason = (
+        f"move: VM {move.old_vmid} is on {move.old_host}, which is offline; not drained,"
+        f" its Node deleted, made again as VM {move.vmid} on {move.host}, wait until Ready"
+    )
+    if target.done:
+        reason += f" (resuming after: {', '.join(target.done)})"
+    return VMPlan(node.name, node.vmid, tuple(steps), reason, host=move.host)
+
+
+def new_vmid(current: int, taken: Collection[int]) -> int:
+    """The first VMID after `current` that nothing holds (PVE's VMIDs end at 999999999)."""
+    vmid = current + 1
+    while vmid in taken:
+        vmid += 1
+    if vmid > 999_999_999:
+        raise ValueError(f"no free VMID after {current}")
+    return vmid
+
+
+def stale_row(vm: VMFacts, target: Target, out_of_ha: Sequence[Action] = ()) -> VMPlan:
+    """A moved node's old VM, back with its host: it starts on its own (onboot=1) with the
+    new VM's name, IP and MAC, so it goes at once; the Node of its name is the new VM's."""
+    steps = list(out_of_ha)
+    steps += [Action(Kind.STOP, vm.vmid, vm.node)] if vm.status == "running" else []
+    steps.append(Action(Kind.DELETE, vm.vmid, vm.node))
+    reason = f"old copy of {target.name}, which lives on as another VM: delete (its Node stays)"
+    return VMPlan(target.name, vm.vmid, tuple(steps), reason, host=vm.node)
+
+
+def still_ready_problem(name: str, host: str) -> str:
+    return (
+        f"{name} is still Ready in Kubernetes, although Proxmox sees its host {host} offline:"
+        f" its VM may still run (a network split), and moving it would make a second"
+        f" {name} with the same IP. Check {host}; once `kubectl get node {name}` says"
+        " NotReady, run the command again"
+    )
 
 
 def has_member(cluster: Cluster, kube_nodes: Mapping[str, NodeState], name: str) -> bool:
@@ -146,8 +241,14 @@ def has_member(cluster: Cluster, kube_nodes: Mapping[str, NodeState], name: str)
     return embedded and state is not None and state.control_plane
 
 
-def remove_row(vm: VMFacts, registered: bool, target: Target, etcd: bool = False) -> VMPlan:
-    steps = teardown(target, vm, registered, vm.node, etcd)
+def remove_row(
+    vm: VMFacts,
+    registered: bool,
+    target: Target,
+    etcd: bool = False,
+    out_of_ha: Sequence[Action] = (),
+) -> VMPlan:
+    steps = teardown(target, vm, registered, vm.node, etcd, out_of_ha)
     reason = "removed from cluster.yaml: drain, delete"
     return VMPlan(target.name, target.vmid, tuple(steps), reason)
 

@@ -30,6 +30,17 @@ class Kind(StrEnum):
     LEAVE_ETCD = "leave-etcd"  # a server's etcd member removed while it still runs
     DELETE_NODE = "delete-node"  # delete the Node; K3s removes a server's etcd member
     WAIT_READY = "wait-ready"  # the rebuilt node registered and Ready
+    # HA (generator.proxmox.ha), with proxmox.ha or to undo it.
+    HA_ADD = "ha-add"  # the VM becomes an HA resource
+    HA_REMOVE = "ha-remove"  # the VM is no HA resource any more (it stays)
+    HA_GROUP = "ha-group"  # PVE 8: a server's node group
+    HA_GROUP_DELETE = "ha-group-delete"
+    HA_RULE = "ha-rule"  # PVE 9: the servers' anti-affinity rule
+    HA_RULE_DELETE = "ha-rule-delete"
+
+
+# Rows of these run after every VM's row: a rule may name only resources HA already has.
+RULE_KINDS = frozenset({Kind.HA_RULE, Kind.HA_RULE_DELETE})
 
 
 @dataclass(frozen=True)
@@ -83,4 +94,13 @@ class Plan:
     @property
     def seed_part(self) -> Plan:
         """Rows with no VM (vmid 0): seeds deleted once every VM is done with them."""
-        return Plan(tuple(vm for vm in self.vms if not vm.vmid))
+        return Plan(tuple(vm for vm in self.vms if not vm.vmid and not _is_rule_row(vm)))
+
+    @property
+    def rule_part(self) -> Plan:
+        """The HA rule's row, run once the VMs' rows made their HA resources."""
+        return Plan(tuple(vm for vm in self.vms if _is_rule_row(vm)))
+
+
+def _is_rule_row(vm: VMPlan) -> bool:
+    return not vm.vmid and any(a.kind in RULE_KINDS for a in vm.actions)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from generator.config.model import Cluster, Node, SeedMethod
+from generator.proxmox import ha, seeds
 from generator.proxmox import plan as planning
-from generator.proxmox import seeds
 from generator.proxmox.actions import Action, Kind, VMPlan
 from generator.proxmox.apply import Executor, Progress, StepFailed, delete_vm, stop_vm, vm_task
 from generator.proxmox.client import Client
@@ -99,6 +99,7 @@ EXECUTORS: Mapping[str, Executor] = {
     Kind.STOP: stop_vm,
     Kind.DELETE: delete_vm,
     Kind.DELETE_SEED: _delete_seed,
+    **ha.EXECUTORS,
 }
 
 
@@ -119,9 +120,11 @@ def _fresh_facts(ctx: Context, vm_plan: VMPlan) -> VMFacts | None:
 
 
 def is_removal(vm_plan: VMPlan) -> bool:
-    """Destroy's and prune's rows only stop and delete; boot's always build something."""
+    """Destroy's and prune's rows only stop and delete (taking the VM out of HA first);
+    boot's always build something, or only take a VM out of HA (proxmox.ha off)."""
     kinds = {a.kind for a in vm_plan.actions}
-    return bool(kinds) and kinds <= {Kind.STOP, Kind.DELETE}
+    removing = {Kind.STOP, Kind.DELETE}
+    return bool(kinds & removing) and kinds <= removing | ha.REMOVAL_KINDS
 
 
 def boot_replan(ctx: Context, vm_plan: VMPlan) -> list[Action]:
@@ -137,7 +140,10 @@ def boot_replan(ctx: Context, vm_plan: VMPlan) -> list[Action]:
             return []
         if not facts.owned_by(ctx.cluster):
             raise StepFailed(f"VM {vm_plan.vmid} is no longer this cluster's; not touching it")
-        return list(planning.plan_orphan(facts, prune=True).actions)
+        # The HA steps again (each one done is answered as such): a VM stopped while HA
+        # still manages it would only be asked to stop.
+        out_of_ha = [a for a in vm_plan.actions if a.kind in ha.REMOVAL_KINDS]
+        return out_of_ha + list(planning.plan_orphan(facts, prune=True).actions)
     if facts is not None and facts.owner != (ctx.cluster.name, node.name):
         raise StepFailed(
             f"VMID {node.vmid} ({node.name}) was taken by a VM this cluster does not own",
@@ -152,4 +158,8 @@ def boot_replan(ctx: Context, vm_plan: VMPlan) -> list[Action]:
         where, read_seeds(ctx.client, ctx.cluster, where)
     )
     ref = ctx.refs[node.name]
-    return list(planning.plan_node(ctx.cluster, node, observed, ref, where).actions)
+    actions = list(planning.plan_node(ctx.cluster, node, observed, ref, where).actions)
+    # The row's own HA steps when it has them: a rebuild's were planned against the HA
+    # config after its teardown, which the facts read before the run no longer show.
+    planned_ha = [a for a in vm_plan.actions if a.kind in ha.EXECUTORS]
+    return actions + (planned_ha or ha.node_steps(ctx.cluster, ctx.observed.ha, node, where))

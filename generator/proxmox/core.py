@@ -13,13 +13,18 @@ from pathlib import Path
 from generator import environment, secretstore
 from generator.config.model import Cluster
 from generator.errors import HomelabError
-from generator.proxmox import apply, seeds
+from generator.proxmox import apply, ha, seeds
 from generator.proxmox.actions import Action, Kind, Plan, VMPlan
 from generator.proxmox.boot_job import Context, Lab
 from generator.proxmox.client import BeforeCall, Client, Retry
 from generator.proxmox.failures import PveError, Timeouts
 from generator.proxmox.observe import Observed, observe
-from generator.proxmox.plan import make_plan, seed_rows_or_warning, unused_seeds
+from generator.proxmox.plan import (
+    destroy_unreachable,
+    make_plan,
+    seed_rows_or_warning,
+    unused_seeds,
+)
 
 
 def connect(
@@ -111,6 +116,7 @@ def boot(
         client, prepared.cluster, prepared.observed, prepared.refs, prepared.texts, progress, ssh
     )
     outcomes = apply.apply_plan(ctx, prepared.plan.vm_part, parallel)
+    outcomes += apply.apply_plan(ctx, prepared.plan.rule_part, 1)  # names the VMs' resources
     return outcomes + delete_unused_seeds(ctx, prepared.plan.seed_part)
 
 
@@ -155,7 +161,9 @@ def destroy_plan(cluster: Cluster, observed: Observed) -> Plan:
         vms.append(VMPlan(name, vmid, tuple(actions), "delete"))
     unused = unused_seeds(cluster, observed, {}, vms)
     rows, warnings = seed_rows_or_warning(cluster, observed, unused)
-    return Plan(tuple(vms + rows), warnings=tuple(warnings))
+    vms = ha.destroy_rows(cluster, observed.ha, vms)
+    unreached = destroy_unreachable(cluster, observed)  # deleted by a later destroy
+    return Plan(tuple(vms + rows), warnings=tuple(warnings), unreachable=unreached)
 
 
 def destroy(
@@ -163,5 +171,6 @@ def destroy(
 ) -> tuple[apply.Outcome, ...]:
     ctx = Context(client, cluster, observed, {}, {}, progress)
     outcomes = apply.apply_plan(ctx, plan.vm_part, cluster.proxmox.parallel)
+    outcomes += apply.apply_plan(ctx, plan.rule_part, 1)
     # Seeds go last: a VM that could not be deleted keeps its seed.
     return outcomes + delete_unused_seeds(ctx, plan.seed_part)

@@ -9,8 +9,10 @@ from typing import Any
 
 from generator import naming
 from generator.config.model import Cluster, Node, SeedMethod
+from generator.proxmox import template_marks
 from generator.proxmox.client import Client
 from generator.proxmox.failures import PROXY_CONNECT_FAILED, PveError, Unreachable
+from generator.proxmox.ha import HaFacts, read_ha
 from generator.proxmox.pveconfig import boot_disk, volids_in
 from generator.proxmox.seeds import is_seed_of
 
@@ -117,6 +119,9 @@ class Observed:
     # vmid -> host of the VMs to look at that sit on an offline host: they exist, but
     # nothing can be read or changed there until the host is back.
     unreachable: dict[int, str] = field(default_factory=dict, hash=False)
+    # host -> the copy of the template made there (template --all-hosts), found by its marks
+    host_templates: dict[str, VMFacts] = field(default_factory=dict, hash=False)
+    ha: HaFacts = field(default_factory=HaFacts)
 
     @property
     def major_minor(self) -> tuple[int, int]:
@@ -317,7 +322,47 @@ def observe(client: Client, cluster: Cluster) -> Observed:
     vms = {vmid: with_running_config(client, facts) for vmid, facts in vms.items()}
     seeds = {n: read_seeds(client, cluster, n) for n in nodes}
     others = other_clusters_nodes(cluster, list(by_vmid.values()))
-    return Observed(version, permissions, nodes, template, vms, seeds, others, offline, unreachable)
+    copies = read_host_templates(client, cluster, list(by_vmid.values()), offline)
+    ha = read_ha(client, cluster, resources, major_minor(version) >= (9, 0))
+    return Observed(
+        version,
+        permissions,
+        nodes,
+        template,
+        vms,
+        seeds,
+        others,
+        offline,
+        unreachable,
+        copies,
+        ha=ha,
+    )
+
+
+def read_host_templates(
+    client: Client, cluster: Cluster, resources: list[dict[str, Any]], offline: frozenset[str]
+) -> dict[str, VMFacts]:
+    """host -> the template's copy there, from /cluster/resources' tags, then each
+    candidate's description. A copy on a host that is down is simply not there: the plan
+    needs none of its VMs' seeds nor facts from it."""
+    pve, ours = cluster.proxmox, {n.vmid for n in cluster.nodes}
+    found: dict[str, VMFacts] = {}
+    for res in sorted(resources, key=lambda r: int(r["vmid"])):
+        vmid, host = int(res["vmid"]), str(res["node"])
+        tags = naming.parse_tags(res.get("tags"))
+        if vmid in ours | {pve.template_vmid} or host in offline or host in found:
+            continue
+        if not template_marks.may_be_ours(tags) or not res.get("template"):
+            continue
+        try:
+            vm = read_vm(client, host, vmid)
+        except PveError as exc:
+            if not is_host_unreachable(exc):
+                raise
+            continue
+        if vm is not None and template_marks.copy_of(vm.description) == (pve.template_vmid, host):
+            found[host] = vm
+    return found
 
 
 def with_running_config(client: Client, facts: VMFacts) -> VMFacts:

@@ -18,7 +18,7 @@ A listed host that observe did not see (offline, or hidden from the token) gets 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from fractions import Fraction
 
 from generator.config.checks.placement import most_servers_per_host
@@ -95,12 +95,14 @@ def _spread(
 
 
 def placement_findings(
-    cluster: Cluster, observed: Observed, hosts: Mapping[str, str]
+    cluster: Cluster, observed: Observed, hosts: Mapping[str, str], asked: Collection[str] = ()
 ) -> tuple[list[str], list[str]]:
     """(problems, warnings) about where the VMs are. A listed host observe did not see
     takes nothing new: a warning. More servers on one host than quorum can lose: a problem
     when the plan would make one of them (a host is missing, so placement cannot keep them
-    apart, and a VM once made never moves), a warning when they were all there before."""
+    apart, and a VM once made never moves), a warning when they were all there before, or
+    when the user asked for the new one (`asked`: a node re-made off an offline host, which
+    brings etcd back to full strength however the rest sit)."""
     missing = unavailable_hosts(cluster, observed)
     warnings = [
         f"{host} is offline: no new VM goes there"
@@ -114,7 +116,8 @@ def placement_findings(
     exist = observed.vms.keys() | observed.unreachable.keys()
     for host, names in _crowded(cluster, hosts).items():
         many = f"{len(names)} of the {len(cluster.servers)} servers are on {host}"
-        if any(n.vmid not in exist for n in cluster.servers if n.name in names):
+        made = [n for n in cluster.servers if n.name in names and n.vmid not in exist]
+        if any(n.name not in asked for n in made):
             problems.append(
                 f"{many} ({', '.join(names)}) with {', '.join(missing) or 'no other host'}"
                 " not seen: losing it would lose etcd's quorum. Bring the hosts back, or set"

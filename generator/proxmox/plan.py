@@ -13,6 +13,8 @@ from dataclasses import replace
 from generator import naming
 from generator.config.model import Cluster, Node, SeedMethod
 from generator.proxmox.actions import Action, Kind, Plan, VMPlan
+from generator.proxmox.clone_source import clone_source, use_full_clone
+from generator.proxmox.ha import with_ha
 from generator.proxmox.observe import Observed, VMFacts
 from generator.proxmox.placement import place, placement_findings
 from generator.proxmox.preflight import may_delete_seeds, preflight
@@ -26,8 +28,6 @@ from generator.proxmox.pveconfig import (
 from generator.proxmox.seediso import SETTINGS_DIGITS
 from generator.proxmox.seeds import SeedRef, is_seed_of
 
-# Storage types on which PVE can make a linked clone of a template.
-LINKABLE = frozenset({"lvmthin", "zfspool", "rbd", "dir", "nfs", "cifs", "glusterfs", "btrfs"})
 SEED_ROW = "unused seed: no VM of the cluster uses it"
 
 
@@ -66,9 +66,10 @@ def desired_config(cluster: Cluster, node: Node, template: VMFacts, ref: SeedRef
 
 
 # -- per VM --------------------------------------------------------------------------------
-def _clone_action(
-    cluster: Cluster, node: Node, observed: Observed, host: str, full: bool
-) -> Action:
+def _clone_action(cluster: Cluster, node: Node, source: VMFacts, host: str, full: bool) -> Action:
+    """From the template clone_source chose: `target=` moves a clone of a template on
+    shared storage onto another host (qemu-server API2/Qemu.pm clone_vm); a host's own
+    copy is cloned where it is."""
     pve = cluster.proxmox
     params = [
         ("newid", str(node.vmid)),
@@ -80,18 +81,9 @@ def _clone_action(
     ]
     if full:
         params.append(("storage", pve.storage))
-    template_node = observed.template.node if observed.template else pve.node
-    if host != template_node:
+    if host != source.node:
         params.append(("target", host))
-    return Action(Kind.CLONE, pve.template_vmid, template_node, tuple(params))
-
-
-def use_full_clone(cluster: Cluster, observed: Observed, host: str) -> bool:
-    if cluster.proxmox.clone == "full":
-        return True
-    facts = observed.nodes.get(host)
-    storage = facts.storages.get(cluster.proxmox.storage) if facts else None
-    return storage is not None and storage.type not in LINKABLE
+    return Action(Kind.CLONE, source.vmid, source.node, tuple(params))
 
 
 def _build_actions(
@@ -103,10 +95,12 @@ def _build_actions(
     notes: list[str] = []
     if vm is None:
         full = use_full_clone(cluster, observed, where)
-        actions.append(_clone_action(cluster, node, observed, where, full))
-        base = {k: v for k, v in observed.template.config.items() if k not in ("template",)}
-        running, disk_key = False, observed.template.boot_disk
-        disk_bytes = disk_size(observed.template.config.get(disk_key or "", ""))
+        # preflight's unserved_problems stops a plan with a host no template serves
+        source = clone_source(cluster, observed, where) or observed.template
+        actions.append(_clone_action(cluster, node, source, where, full))
+        base = {k: v for k, v in source.config.items() if k not in ("template",)}
+        running, disk_key = False, source.boot_disk
+        disk_bytes = disk_size(source.config.get(disk_key or "", ""))
     else:
         base = vm.config
         running, disk_key = vm.status == "running", vm.boot_disk
@@ -229,7 +223,7 @@ def make_plan(
     cut = cut_off(cluster, observed, hosts)
     reachable = replace(cluster, nodes=tuple(n for n in cluster.nodes if n.name not in cut))
     problems, warnings = preflight(reachable, observed, refs, hosts, rebuilding)
-    crowded, placed = placement_findings(cluster, observed, hosts)
+    crowded, placed = placement_findings(cluster, observed, hosts, rebuilding)
     problems, warnings = problems + crowded, placed + warnings
     unreachable = unreachable_lines(cluster, observed, cut)
     if problems:
@@ -252,6 +246,7 @@ def make_plan(
         for vmid, vm in sorted(observed.vms.items())
         if vmid not in ours and vm.owned_by(cluster)
     ]
+    vms = with_ha(cluster, observed.ha, vms, cut)
     rows, seed_warnings = plan_seed_cleanup(cluster, observed, refs, vms)
     vms += rows
     warnings += seed_warnings
@@ -278,9 +273,10 @@ def cut_off(cluster: Cluster, observed: Observed, hosts: Mapping[str, str]) -> d
 
 
 def unreachable_lines(
-    cluster: Cluster, observed: Observed, cut: Mapping[str, str]
+    cluster: Cluster, observed: Observed, cut: Mapping[str, str], command: str = "boot"
 ) -> tuple[str, ...]:
-    """One line per offline host holding (or meant to hold) VMs of this cluster."""
+    """One line per offline host holding (or meant to hold) VMs of this cluster; `command`
+    is the one to run again once the host is back."""
     names = {n.vmid: n.name for n in cluster.nodes}
     by_host: dict[str, list[str]] = {}
     for name, host in cut.items():
@@ -292,9 +288,18 @@ def unreachable_lines(
         host = observed.unreachable[cluster.proxmox.template_vmid]
         by_host.setdefault(host, []).append(f"template {cluster.proxmox.template_vmid}")
     return tuple(
-        f"{host} is offline: {', '.join(vms)} not reached; bring it back and run boot again"
+        f"{host} is offline: {', '.join(vms)} not reached; bring it back and run {command} again"
         for host, vms in sorted(by_host.items())
     )
+
+
+def destroy_unreachable(cluster: Cluster, observed: Observed) -> tuple[str, ...]:
+    """The VMs of this cluster destroy cannot delete now: their host is offline. (The
+    template is not destroy's, wherever it is.)"""
+    template = cluster.proxmox.template_vmid
+    left = {vmid: host for vmid, host in observed.unreachable.items() if vmid != template}
+    cut = {n.name: left[n.vmid] for n in cluster.nodes if n.vmid in left}
+    return unreachable_lines(cluster, replace(observed, unreachable=left), cut, "destroy")
 
 
 # -- seeds no VM uses any more ---------------------------------------------------------------

@@ -8,9 +8,11 @@ privilege is the most common problem and its message says how to fix it.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from functools import partial
 
 from generator.config.model import Cluster, Node, SeedMethod
-from generator.proxmox import cluster_init
+from generator.proxmox import cluster_init, ha
+from generator.proxmox.clone_source import unserved_problems
 from generator.proxmox.observe import NodeFacts, Observed, StorageFacts, VMFacts
 from generator.proxmox.pveconfig import leading_value
 from generator.proxmox.seeds import SeedRef
@@ -42,7 +44,8 @@ def role_privileges(version: tuple[int, int]) -> tuple[str, ...]:
 
 def required_privileges(cluster: Cluster, observed: Observed) -> list[tuple[str, str]]:
     pve = cluster.proxmox
-    needed = [(f"/vms/{pve.template_vmid}", p) for p in ("VM.Audit", "VM.Clone")]
+    sources = [pve.template_vmid, *(t.vmid for t in observed.host_templates.values())]
+    needed = [(f"/vms/{vmid}", p) for vmid in sources for p in ("VM.Audit", "VM.Clone")]
     for node in cluster.nodes:
         for priv in ("VM.Allocate", "VM.Audit", *VM_CONFIG_PRIVS, "VM.PowerMgmt"):
             needed.append((f"/vms/{node.vmid}", priv))
@@ -283,6 +286,7 @@ def preflight(
     problems += _privilege_problems(cluster, observed)
     problems += _node_problems(cluster, observed, hosts)
     problems += template_problems(cluster.proxmox.template_vmid, observed.template)
+    problems += unserved_problems(cluster, observed, hosts)
     problems += _vm_problems(cluster, observed)
     for found in (
         cluster_init.second_cluster_problem(cluster, observed, rebuilding),
@@ -294,4 +298,7 @@ def preflight(
     if missing:
         problems.append(f"no rendered seed for {', '.join(missing)} (run 'homelab-gen render')")
     problems += _seed_reach_problems(cluster, observed, refs, hosts)
-    return problems, _capacity_warnings(cluster, observed, hosts)
+    problems += ha.privilege_problems(cluster, partial(has_privilege, observed.permissions))
+    storages = {name: facts.storages for name, facts in observed.nodes.items()}
+    ha_problems, ha_warnings = ha.storage_findings(cluster, storages)
+    return problems + ha_problems, _capacity_warnings(cluster, observed, hosts) + ha_warnings

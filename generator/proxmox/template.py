@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from generator import naming
 from generator.config.model import Cluster
 from generator.proxmox.actions import Action, Kind, Plan, VMPlan
 from generator.proxmox.client import Client
@@ -23,7 +24,8 @@ from generator.proxmox.images import Source
 from generator.proxmox.observe import NodeFacts, VMFacts, major_minor, read_node, read_vm
 from generator.proxmox.preflight import template_problems
 from generator.proxmox.template_access import grant_commands, missing_privileges
-from generator.proxmox.template_vm import image_of, image_volid, is_ours, manual_commands
+from generator.proxmox.template_marks import copy_of, may_be_ours
+from generator.proxmox.template_vm import Marks, image_of, image_volid, is_ours, manual_commands
 
 MIN_VERSION = (8, 4)  # download-url with content=import
 ROW = "template"  # the plan's one row; its notes are the commands to run by hand instead
@@ -36,6 +38,7 @@ class TemplateFacts:
     node: NodeFacts | None
     vm: VMFacts | None
     images: frozenset[str]  # volids of `import` content on the seed storage
+    marks: Marks = None  # a host's copy: (the main template's VMID, the host)
 
     @property
     def major_minor(self) -> tuple[int, int]:
@@ -53,12 +56,14 @@ def describe(action: Action) -> str:
 
 
 # -- observe --------------------------------------------------------------------------------
-def observe_template(client: Client, cluster: Cluster) -> TemplateFacts:
+def observe_template(client: Client, cluster: Cluster, marks: Marks = None) -> TemplateFacts:
+    """The template at proxmox.template_vmid on proxmox.node; for a host's copy, `cluster`
+    is for_host's and the copy is looked for by its marks first."""
     pve = cluster.proxmox
     version = str(client.get("version").get("version", "0"))
     permissions = client.get("access/permissions") or {}
     node = read_node(client, pve.node, None)
-    vm = _find_vm(client, pve.template_vmid)
+    vm = _find_vm(client, pve.template_vmid, marks)
     images: frozenset[str] = frozenset()
     if node is not None and pve.seed_storage in node.storages:
         try:
@@ -69,11 +74,18 @@ def observe_template(client: Client, cluster: Cluster) -> TemplateFacts:
         except PveError as exc:
             if exc.transient:
                 raise
-    return TemplateFacts(version, permissions, node, vm, images)
+    return TemplateFacts(version, permissions, node, vm, images, marks)
 
 
-def _find_vm(client: Client, vmid: int) -> VMFacts | None:
-    for res in client.get("cluster/resources", type="vm") or []:
+def _find_vm(client: Client, vmid: int, marks: Marks = None) -> VMFacts | None:
+    listed = client.get("cluster/resources", type="vm") or []
+    if marks is not None:
+        tagged = (r for r in listed if may_be_ours(naming.parse_tags(r.get("tags"))))
+        for copy in (r for r in tagged if str(r["node"]) == marks[1]):
+            found = read_vm(client, marks[1], int(copy["vmid"]))
+            if found is not None and copy_of(found.description) == marks:
+                return found
+    for res in listed:
         if int(res["vmid"]) == vmid:
             return read_vm(client, str(res["node"]), vmid)
     return None
@@ -100,6 +112,8 @@ def _existing(
     vm, vmid = facts.vm, cluster.proxmox.template_vmid
     if vm is None:
         return None
+    if facts.marks is not None and not is_ours(vm, facts.marks):
+        return _refused(cluster, "taken", _copy_taken(vm, facts.marks))
     if vm.lock:
         return _refused(
             cluster, "locked", f"VM {vmid} is locked ({vm.lock}); wait for its task to end"
@@ -108,14 +122,15 @@ def _existing(
         problems = _usable_problems(cluster, facts)
         if problems:
             return _refused(cluster, "unusable", *problems, _taken_hint(vmid))
-        if is_ours(vm) and explicit and image_of(vm) not in (None, source.key):
+        if is_ours(vm, facts.marks) and explicit and image_of(vm) not in (None, source.key):
             return _refused(
                 cluster, "other image",
                 f"template {vmid} holds {image_of(vm)}, not {source.key}; {_taken_hint(vmid)}",
             )  # fmt: skip
-        made = f"made by homelab-gen from {image_of(vm)}" if is_ours(vm) else "made by hand"
+        ours = is_ours(vm, facts.marks)
+        made = f"made by homelab-gen from {image_of(vm)}" if ours else "made by hand"
         return Plan((_row(cluster, f"template {vmid} exists ({made}) and is usable"),))
-    if not is_ours(vm):
+    if not is_ours(vm, facts.marks):
         return _refused(
             cluster, "taken",
             f"VMID {vmid} (proxmox.template_vmid) is taken by VM '{vm.name or '?'}', which is"
@@ -126,6 +141,16 @@ def _existing(
         convert = Action(Kind.CONVERT, vmid, vm.node)
         return Plan((_row(cluster, "finish: convert the half-made VM", (convert,)),))
     return None  # ours, half-made without its disk: delete and build again
+
+
+def _copy_taken(vm: VMFacts, marks: tuple[int, str]) -> str:
+    original, host = marks
+    return (
+        f"VMID {vm.vmid}, where the copy of template {original} for {host} goes"
+        " (proxmox.template_vmid + the host's place among the other hosts of proxmox.nodes),"
+        f" is taken by VM '{vm.name or '?'}' on {vm.node}; nothing was touched. Move that VM"
+        f" to a free VMID, or give {host} another place in proxmox.nodes"
+    )
 
 
 def _taken_hint(vmid: int) -> str:
@@ -172,7 +197,7 @@ def plan_template(
             " (download-url with content 'import' needs 8.4 or newer); run these commands"
             f" on the Proxmox host ({cluster.proxmox.node}) as root instead:",
         )
-        manual += manual_commands(cluster, source)
+        manual += manual_commands(cluster, source, facts.marks)
     # The manual route runs as root on the host, so the token's privileges matter no more.
     missing = [] if manual else missing_privileges(cluster, facts.permissions, steps)
     if missing:

@@ -3,7 +3,7 @@ it shares boot's retry and re-plan rules."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -15,7 +15,8 @@ from generator.proxmox.failures import PveError
 from generator.proxmox.images import Fetch, Source, fetch_https, resolve
 from generator.proxmox.observe import VMFacts
 from generator.proxmox.template import observe_template, plan_template
-from generator.proxmox.template_vm import create_params, is_ours
+from generator.proxmox.template_hosts import Target
+from generator.proxmox.template_vm import Marks, create_params, is_ours
 
 TemplateFailed = apply.StepFailed  # one engine, one failure
 
@@ -28,6 +29,7 @@ class TemplateJob:
     progress: apply.Progress
     fetch: Fetch = fetch_https
     explicit: bool = False
+    marks: Marks = None  # a host's copy of the template (template_hosts)
     # A delete that failed on a half-made VM already gone is moot: the fresh plan says so.
     rechecked: ClassVar[frozenset[str]] = frozenset({Kind.DELETE})
 
@@ -40,14 +42,14 @@ class TemplateJob:
 
     def refusal(self, vm: VMFacts) -> str | None:
         """Only a half-made template of ours is ever deleted."""
-        if is_ours(vm) and not vm.is_template:
+        if is_ours(vm, self.marks) and not vm.is_template:
             return None
         return f"VM {vm.vmid} changed under us; not deleting it"
 
     def replan(self, vm_plan: VMPlan) -> list[Action]:
         """A fresh plan; a VM still locked by the create task whose answer we lost is
         waited for (the engine retries a transient error)."""
-        facts = observe_template(self.client, self.cluster)
+        facts = observe_template(self.client, self.cluster, self.marks)
         again = plan_template(self.cluster, self.source, facts, self.explicit)
         if facts.vm is not None and facts.vm.lock:
             raise PveError("; ".join(again.problems), transient=True)
@@ -57,7 +59,7 @@ class TemplateJob:
 
 
 def _create(job: TemplateJob, action: Action) -> None:
-    params = create_params(job.cluster, job.source, action.param("import"))
+    params = create_params(job.cluster, job.source, action.param("import"), job.marks)
     job.client.task("POST", f"nodes/{action.pve_node}/qemu", **params)
 
 
@@ -113,10 +115,32 @@ def apply_template(
     progress: apply.Progress = lambda event: None,
     fetch: Fetch = fetch_https,
     explicit: bool = False,
+    marks: Marks = None,
 ) -> tuple[str, ...]:
     """Run the plan through the engine: after a transient error it looks again and
     re-plans, so a step that did take effect (its answer lost to a reset) is not made twice."""
     if plan.problems:
         raise TemplateFailed("pre-flight found problems; nothing was changed")
-    job = TemplateJob(client, cluster, source, progress, fetch, explicit)
+    job = TemplateJob(client, cluster, source, progress, fetch, explicit, marks)
     return tuple(kind for row in plan.vms for kind in apply.run_vm(job, row).steps)
+
+
+def apply_targets(
+    client: Client,
+    source: Source,
+    plan: Plan,
+    targets: Sequence[Target],
+    *,
+    progress: apply.Progress = lambda event: None,
+    fetch: Fetch = fetch_https,
+    explicit: bool = False,
+) -> tuple[str, ...]:
+    """`template --all-hosts`: each row with the job of its own template, one after the
+    other, so an image downloaded onto a shared seed storage is there for the next."""
+    if plan.problems:
+        raise TemplateFailed("pre-flight found problems; nothing was changed")
+    steps: list[str] = []
+    for row, target in zip(plan.vms, targets, strict=True):
+        job = TemplateJob(client, target.cluster, source, progress, fetch, explicit, target.marks)
+        steps += apply.run_vm(job, row).steps if row.actions else ()
+    return tuple(steps)

@@ -10,11 +10,15 @@ from typing import Any
 import pytest
 
 from generator import naming
+from generator.proxmox import ha
 from generator.proxmox.images import IMAGES, choose_source
 from generator.proxmox.template_vm import create_params
-from tests.fakes.pve import schema
+from tests.fakes.pve import ha_routes, schema
 from tests.fakes.pve.harness import make_cluster
 from tests.proxmox.pve_endpoints import TABLE
+
+# ha_routes registers the HA formats it ports (pve-ha-manager HA/Tools.pm).
+assert ha_routes.HA_ROUTES
 
 pytestmark = pytest.mark.skipif(
     not schema.using_upstream(), reason="needs ../shared/upstream/proxmox API schemas"
@@ -362,6 +366,14 @@ SEEDS += ",meta=local:snippets/homelab-gen-home-k3s-server-1-ab12.meta.yaml"
 DESCRIPTION = "homelab-gen: cluster=home node=k3s-server-1\nManaged by homelab-gen."
 UPID = "UPID:pve:0000C0DE:00ABCDEF:65A1B2C3:qmclone:9000:root@pam!homelab-gen:"
 TEMPLATE_CLUSTER = make_cluster(None)
+# What boot sends to put a server into HA: the planner's own parameters, PVE 8's group too.
+HA_CLUSTER = make_cluster(None, 3, 0, ha=True, node="pve", nodes=["pve", "pve2", "pve3"])
+HA_SERVER = HA_CLUSTER.servers[0]
+HA_STEPS = {
+    str(a.kind): dict(a.params)
+    for a in ha.node_additions(HA_CLUSTER, ha.HaFacts(uses_rules=False), HA_SERVER, "pve")
+}
+HA_RULE = dict(ha.rule_params(HA_CLUSTER, [ha.sid(n.vmid) for n in HA_CLUSTER.servers]))
 TEMPLATE_SOURCES = [
     (replace(source, machine=machine), source.filename)
     for source in (choose_source(key, None, False)[0] for key in IMAGES)
@@ -466,6 +478,15 @@ SENT: dict[tuple[str, str], list[dict[str, str]]] = {
         {**VM, "command": "cloud-init\0status\0--wait"}
     ],
     ("GET", "/nodes/{node}/qemu/{vmid}/agent/exec-status"): [{**VM, "pid": "1234"}],
+    ("GET", "/cluster/ha/resources"): [{}],
+    ("POST", "/cluster/ha/resources"): [HA_STEPS["ha-add"]],
+    ("DELETE", "/cluster/ha/resources/{sid}"): [{"sid": "vm:201"}],
+    ("GET", "/cluster/ha/groups"): [{}],
+    ("POST", "/cluster/ha/groups"): [HA_STEPS["ha-group"]],
+    ("DELETE", "/cluster/ha/groups/{group}"): [{"group": HA_STEPS["ha-group"]["group"]}],
+    ("GET", "/cluster/ha/rules"): [{}],
+    ("POST", "/cluster/ha/rules"): [HA_RULE],
+    ("DELETE", "/cluster/ha/rules/{rule}"): [{"rule": HA_RULE["rule"]}],
 }
 
 
@@ -476,5 +497,7 @@ def test_every_table_endpoint_is_covered() -> None:
 @pytest.mark.parametrize("major", MAJORS)
 @pytest.mark.parametrize("key", sorted(TABLE), ids=" ".join)
 def test_what_homelab_gen_sends_validates_clean(key: tuple[str, str], major: int) -> None:
+    if TABLE[key].since > major:
+        pytest.skip(f"{' '.join(key)} is new in PVE {TABLE[key].since}")
     for params in SENT[key]:
         assert schema.validate(*key, params, major) == {}, params

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from generator.cli import main
 from generator.config.load import load
@@ -23,7 +24,7 @@ from tests.fakes.pve import FakePVE, default_state, make_tls
 from tests.fakes.pve.agent_routes import Guests, agent_routes
 from tests.fakes.pve.harness import cluster_yaml
 from tests.fakes.pve.routes import ROUTES
-from tests.fakes.pve.state import Vm
+from tests.fakes.pve.state import PveState, Vm
 
 
 @dataclass
@@ -64,16 +65,22 @@ def write_kubeconfig(kube: FakeKube, config: ClusterConfig, directory: Path) -> 
 
 @contextlib.contextmanager
 def booted_lab(
-    root: Path, servers: int, agents: int, setenv: Callable[[str, str], None]
+    root: Path,
+    servers: int,
+    agents: int,
+    setenv: Callable[[str, str], None],
+    state: PveState | None = None,
+    **proxmox: Any,
 ) -> Iterator[Lab]:
-    """`render` and `boot` made the lab; every node is registered and Ready in K3s."""
+    """`render` and `boot` made the lab; every node is registered and Ready in K3s. `state`:
+    another Proxmox world (several hosts), with `proxmox` settings for cluster.yaml."""
     guests = Guests()  # every VM's agent answers; file-read gives the user-data it booted
-    state = default_state(secrets.token_hex(16))
+    state = state or default_state(secrets.token_hex(16))
     routes = ROUTES + agent_routes(guests)
     with FakePVE(state, make_tls(root / "pve-tls"), routes=routes) as pve:
         directory = root / "lab"
         directory.mkdir()
-        (directory / "cluster.yaml").write_text(cluster_yaml(pve, servers, agents))
+        (directory / "cluster.yaml").write_text(cluster_yaml(pve, servers, agents, **proxmox))
         setenv("HOMELAB_GEN_PVE_TOKEN", pve.state.token_secret)
         assert main(["render", "-C", str(directory)]) == 0
         assert main(["boot", "-C", str(directory), "--yes"]) == 0

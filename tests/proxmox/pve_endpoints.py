@@ -18,15 +18,17 @@ class Endpoint:
     params: frozenset[str]
     upstream: str  # repository, file, API method name (the `name =>` of its definition)
     why: str
+    since: int = 8  # the first PVE major release that has it
 
 
-def _e(params: str, upstream: str, why: str) -> Endpoint:
-    return Endpoint(frozenset(params.split()), upstream, why)
+def _e(params: str, upstream: str, why: str, since: int = 8) -> Endpoint:
+    return Endpoint(frozenset(params.split()), upstream, why, since)
 
 
 _QEMU = "qemu-server src/PVE/API2/Qemu.pm"
 _AGENT = "qemu-server src/PVE/API2/Qemu/Agent.pm"
 _STORAGE = "pve-storage src/PVE/API2/Storage"
+_HA = "pve-ha-manager src/PVE/API2/HA"
 
 TABLE: dict[tuple[str, str], Endpoint] = {
     ("GET", "/version"): _e("", "pve-manager PVE/API2.pm, version", "release check, reachability"),
@@ -117,10 +119,33 @@ TABLE: dict[tuple[str, str], Endpoint] = {
     ("GET", "/nodes/{node}/qemu/{vmid}/agent/exec-status"): _e(
         "pid", f"{_AGENT}, exec-status", "its output"
     ),
+    # proxmox.ha (generator/proxmox/ha.py)
+    ("GET", "/cluster/ha/resources"): _e("", f"{_HA}/Resources.pm, index", "HA resources"),
+    ("POST", "/cluster/ha/resources"): _e(
+        "sid state comment group", f"{_HA}/Resources.pm, create", "a VM into HA"
+    ),
+    ("DELETE", "/cluster/ha/resources/{sid}"): _e(
+        "", f"{_HA}/Resources.pm, delete", "a VM out of HA (HA off, destroy, prune)"
+    ),
+    ("GET", "/cluster/ha/groups"): _e("", f"{_HA}/Groups.pm, index", "PVE 8's server groups"),
+    ("POST", "/cluster/ha/groups"): _e(
+        "group nodes", f"{_HA}/Groups.pm, create", "PVE 8: a server's preferred host"
+    ),
+    ("DELETE", "/cluster/ha/groups/{group}"): _e("", f"{_HA}/Groups.pm, delete", "HA off"),
+    ("GET", "/cluster/ha/rules"): _e("", f"{_HA}/Rules.pm, index", "PVE 9's rules", since=9),
+    ("POST", "/cluster/ha/rules"): _e(
+        "rule type affinity resources comment",
+        f"{_HA}/Rules.pm, create_rule",
+        "PVE 9: servers on different hosts",
+        since=9,
+    ),
+    ("DELETE", "/cluster/ha/rules/{rule}"): _e(
+        "", f"{_HA}/Rules.pm, delete_rule", "rule changed, HA off, destroy", since=9
+    ),
 }
 
 # Path parameters come from the URL, not from the project's choice of parameters.
-PATH_PARAMS = frozenset({"node", "vmid", "storage", "volume", "upid"})
+PATH_PARAMS = frozenset({"node", "vmid", "storage", "volume", "upid", "sid", "group", "rule"})
 
 
 def unlisted(method: str, template: str, params: set[str]) -> str | None:

@@ -29,6 +29,7 @@ RULES: tuple[Callable[[dict[str, Any], Findings], None], ...] = (
     proxmox.check_proxmox,
     placement.check_hosts,
     placement.check_spread,
+    placement.check_ha,
     components.check_components,
 )
 

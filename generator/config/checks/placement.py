@@ -99,3 +99,32 @@ def check_spread(data: dict[str, Any], found: Findings) -> None:
 
 def _listing(crowded: dict[str, int]) -> str:
     return ", ".join(f"{count} servers pinned to {host}" for host, count in crowded.items())
+
+
+def check_ha(data: dict[str, Any], found: Findings) -> None:
+    """HA restarts a VM on another host, and only while the hosts left keep corosync's
+    quorum: one host has nowhere to go, two lose quorum with either one."""
+    pve = data["proxmox"]
+    if not pve["ha"]:
+        return
+    hosts = list(dict.fromkeys(pve["nodes"]))
+    if len(hosts) < 2:
+        found.error(
+            "proxmox.ha",
+            f"needs at least 2 Proxmox hosts (3 for quorum), proxmox.nodes lists {len(hosts)}",
+            "list the cluster's hosts in proxmox.nodes, or set proxmox.ha: false",
+        )
+    elif len(hosts) == 2:
+        found.warn(
+            "proxmox.ha",
+            "with 2 hosts, losing one loses corosync's quorum and HA recovers nothing",
+            "add a third host to proxmox.nodes, or a QDevice to the Proxmox cluster",
+        )
+    servers = [n for n in data["nodes"] if n["role"] == "server"]
+    if len(hosts) >= 2 and len(servers) > len(hosts):
+        found.warn(
+            "proxmox.ha",
+            f"{len(servers)} servers cannot be kept apart on {len(hosts)} hosts;"
+            " HA will not keep them on different hosts",
+            "add hosts to proxmox.nodes",
+        )

@@ -160,13 +160,20 @@ def delete_ha_resource(pve: FakePVE, req: Request) -> Any:
             if major(pve) >= 9:
                 raise ApiError(500, f"cannot delete service '{sid}', not HA managed!")
             raise ApiError(500, f"resource '{sid}' is not HA managed")
-        del pve.state.ha_resources[sid]
-        if major(pve) >= 9 and req.params.get("purge", "1") not in ("0", "false", "no", "off"):
-            for ruleid, rule in list(pve.state.ha_rules.items()):
-                rule["resources"] = [r for r in rule["resources"] if r != sid]
-                if not rule["resources"]:
-                    del pve.state.ha_rules[ruleid]
+        purge = req.params.get("purge", "1") not in ("0", "false", "no", "off")
+        delete_service(pve, sid, purge)
     return None
+
+
+def delete_service(pve: FakePVE, sid: str, purge: bool) -> None:
+    """HA/Config.pm, delete_service_from_config: the resource, and with `purge` on PVE 9
+    its place in every rule, dropping rules left empty. Called under pve.lock."""
+    pve.state.ha_resources.pop(sid, None)
+    if major(pve) >= 9 and purge:
+        for ruleid, rule in list(pve.state.ha_rules.items()):
+            rule["resources"] = [r for r in rule["resources"] if r != sid]
+            if not rule["resources"]:
+                del pve.state.ha_rules[ruleid]
 
 
 # -- rules (PVE 9) -------------------------------------------------------------------------------

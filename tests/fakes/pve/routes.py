@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from tests.fakes.pve import guest_seed, schema
-from tests.fakes.pve.ha_routes import HA_ROUTES
+from tests.fakes.pve.ha_routes import HA_ROUTES, delete_service
 from tests.fakes.pve.server import (
     ApiError,
     FakePVE,
@@ -481,6 +481,27 @@ def _shared_vm(pve: FakePVE, source: Vm) -> bool:
     return shared
 
 
+def _disk_storage(source: Vm) -> str | None:
+    """The storage of the source's first disk: a linked clone's new volume is made there
+    (pve-storage Storage.pm, vdisk_clone), under that storage's lock."""
+    for key in sorted(source.config):
+        value = str(source.config[key])
+        if DISK_KEYS.match(key) and not drive_is_cdrom(value, exclude_cloudinit=False):
+            volid = drive_options(value)[0]
+            if ":" in volid:
+                return volid.split(":", 1)[0]
+    return None
+
+
+def storage_lock_timeout(storage: str, shared: bool) -> str:
+    """The lock's timeout text: pve-common Tools.pm, lock_file_full, for a local storage;
+    pve-cluster Cluster.pm, $cfs_lock ("cfs-lock '$lockid' error: ..." around its
+    "got lock request timeout"), lockid storage-<id> (cfs_lock_storage), for a shared one."""
+    if shared:
+        return f"cfs-lock 'storage-{storage}' error: got lock request timeout"
+    return f"can't lock file '/var/lock/pve-manager/pve-storage-{storage}' - got timeout"
+
+
 def _clone_disks(source: Vm, full: bool) -> None:
     """qemu-server API2/Qemu.pm clone_vm ($load_and_check, after the target check):
     cd-roms are copied as they are, cloud-init drives are always copied, other disks are
@@ -613,13 +634,14 @@ def clone(pve: FakePVE, req: Request) -> Any:
             vm = Vm(newid, node, {"lock": "clone"})
             pve.state.vms[newid] = vm
             made.append(vm)
-        storage = req.params.get("storage") or "local-lvm"
-        slots = pve.storage_slots(storage)
+        storage = req.params.get("storage") or _disk_storage(source) or "local-lvm"
+        shared = storage_config(pve, storage, node).is_shared()
+        # pve-storage Plugin.pm, cluster_lock_storage: a shared storage's lock is one
+        # cluster-wide cfs lock; a local one's is a lock file on the host doing the work
+        # (the clone's source host: the worker runs there, target= only moves the config).
+        slots = pve.storage_slots(storage if shared else f"{node}/{storage}")
         if not slots.acquire(timeout=latency.lock_timeout):
-            raise TaskFailed(
-                "clone failed: can't lock file "
-                f"'/var/lock/pve-manager/pve-storage-{storage}' - got timeout"
-            )
+            raise TaskFailed(f"clone failed: {storage_lock_timeout(storage, shared)}")
         try:
             time.sleep(latency.clone)
         finally:
@@ -999,6 +1021,10 @@ def _stop(pve: FakePVE, req: Request) -> None:
 def stop(pve: FakePVE, req: Request) -> Any:
     """qemu-server API2/Qemu.pm vm_stop: root-only parameters, then the worker (qmstop)."""
     root_only(req, "skiplock", "keepActive", "migratedfrom")
+    if f"vm:{req.params['vmid']}" in pve.state.ha_resources and "migratedfrom" not in req.params:
+        # vm_stop of an HA-managed VM only runs `ha-manager crm-command stop` in a `hastop`
+        # task; the HA manager stops the VM later. The fake has no CRM: it keeps running.
+        return run_task(pve, req, req.params["node"], "hastop", req.params["vmid"], lambda w: None)
 
     def body(warnings: list[str]) -> None:
         time.sleep(pve.state.latency.stop)
@@ -1016,6 +1042,10 @@ def _destroy_checks(pve: FakePVE, req: Request) -> Vm:
         # qemu-server QemuConfig.pm, check_protection
         raise ApiError(500, f"can't remove VM {vmid} - protection mode enabled")
     exists_on_node(pve, req.params["node"], vmid)
+    if f"vm:{vmid}" in pve.state.ha_resources and not req.flag("purge"):
+        raise ApiError(
+            500, f"unable to remove VM {vmid} - used in HA resources and purge parameter not set."
+        )
     if vm.status == "running":
         raise ApiError(500, f"VM {vmid} is running - destroy failed")
     return vm
@@ -1052,6 +1082,8 @@ def destroy(pve: FakePVE, req: Request) -> Any:
         with pve.lock:
             if pve.state.vms.get(vm.vmid) is vm:
                 del pve.state.vms[vm.vmid]
+            if req.flag("purge"):  # the worker's "purging VM ... from related configurations"
+                delete_service(pve, f"vm:{vm.vmid}", purge=True)
 
     return run_task(pve, req, req.params["node"], "qmdestroy", req.params["vmid"], body)
 
