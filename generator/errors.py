@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-import traceback
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -48,6 +46,10 @@ class UsageError(HomelabError):
 def write_crash_log() -> Path:
     """The traceback of the exception being handled, in a file a user can attach to a report.
     Call it from an `except` block."""
+    # Imported here: every command imports this module, and only a crash needs these.
+    import tempfile
+    import traceback
+
     with tempfile.NamedTemporaryFile(
         "w", prefix="homelab-gen-crash-", suffix=".log", delete=False
     ) as handle:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import threading
@@ -11,6 +12,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.representer import SafeRepresenter
+from ruamel.yaml.resolver import implicit_resolvers
 
 from generator.errors import ConfigError
 
@@ -61,8 +63,11 @@ def block_dumper(
     return yaml
 
 
+_WIDTH = 4096
+
+
 def _safe_dumper() -> YAML:
-    return block_dumper(_Representer, (2, 4, 2), 4096)
+    return block_dumper(_Representer, (2, 4, 2), _WIDTH)
 
 
 def load_text(text: str, source: str) -> Any:
@@ -169,9 +174,141 @@ def _dumper() -> YAML:
 
 def dump_text(data: Any) -> str:
     """Deterministic block-style YAML for plain data (dicts keep insertion order)."""
+    fast = _plain_dump(data)
+    return _ruamel_dump(data) if fast is None else fast
+
+
+def _ruamel_dump(data: Any) -> str:
     stream = io.StringIO()
     _dumper().dump(data, stream)
     return stream.getvalue()
+
+
+# A render dumps ~70 documents, and ruamel's pure-Python emitter was most of its work (69 of
+# 80 ms at 53 nodes). Nearly all of that data is dicts, lists and one-line strings, so that
+# shape is laid out here exactly as _safe_dumper lays it out. Ruamel stays the reference: a
+# string these rules are unsure of is written by ruamel alone, and any other value sends the
+# whole document to ruamel, so dump_text's output is ruamel's, byte for byte
+# (tests/test_yamlio_fast.py compares the two).
+
+
+class _NotPlain(Exception):
+    """The data holds something this writer leaves to ruamel."""
+
+
+# ASCII with no indicator first, no quote or '#', no ': ' and no trailing ' ' or ':': ruamel
+# writes such a string plain (as a key too) unless a resolver would read it as another type.
+_PLAIN = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_./=@,()+ :-]*\Z")
+# The YAML 1.2 resolvers ruamel's emitter asks: a plain scalar that matches one (a date, 0o17)
+# is not a string to a reader, so ruamel quotes it.
+_RESOLVERS_12 = tuple(regexp for versions, _, regexp, _ in implicit_resolvers if (1, 2) in versions)
+# Ruamel writes a key as '? key' from Emitter.MAX_SIMPLE_KEY_LENGTH on, counting its '!!str' tag.
+_MAX_SIMPLE_KEY = 128 - len("!!str")
+
+
+@functools.lru_cache(maxsize=4096)
+def _simple_string(text: str) -> str | None:
+    """`text` as ruamel writes it as a key or value, when that follows from the rules above."""
+    if len(text) >= _MAX_SIMPLE_KEY or not _PLAIN.match(text) or text[-1] in " :":
+        return None
+    if ": " in text or text.startswith("..."):
+        return None
+    if _YAML11_AMBIGUOUS.match(text):
+        return f"'{text}'"  # _represent_str's single quotes; the text holds none to double
+    if any(regexp.match(text) for regexp in _RESOLVERS_12):
+        return None
+    return text
+
+
+@functools.lru_cache(maxsize=4096)
+def _one_line_string(text: str) -> str | None:
+    """`text` as ruamel writes it as a value, when that is one line."""
+    simple = _simple_string(text)
+    if simple is not None:
+        return simple
+    written = _ruamel_dump({"k": text})
+    # splitlines also sees the breaks YAML knows beyond '\n' (U+2028, U+0085...), after which
+    # ruamel indents by the context this one-key mapping does not have.
+    if not written.startswith("k: ") or len(written.splitlines()) != 1:
+        return None
+    return written[3:-1]
+
+
+def _scalar(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if type(value) is int:
+        return str(value)
+    if type(value) is str:
+        text = _one_line_string(value)
+        if text is not None:
+            return text
+    raise _NotPlain
+
+
+def _literal(key: str, text: str, indent: str, out: list[str]) -> None:
+    """A multi-line string as ruamel writes it (a '|' block), when no indentation or chomping
+    indicator beyond '-' is needed; '|+' ends the document with '...', so ruamel writes that."""
+    if text[0] in " \n" or text.endswith("\n\n") or text.endswith(" ") or " \n" in text:
+        raise _NotPlain
+    if not text.isascii() or not text.replace("\n", "").isprintable():
+        raise _NotPlain
+    out.append(f"{indent}{key}: |" if text.endswith("\n") else f"{indent}{key}: |-")
+    body = text[:-1] if text.endswith("\n") else text
+    out.extend(f"{indent}  {line}" if line else "" for line in body.split("\n"))
+
+
+def _mapping(data: dict[Any, Any], indent: str, out: list[str]) -> None:
+    for key, value in data.items():
+        name = _simple_string(key) if type(key) is str else None
+        if name is None:
+            raise _NotPlain
+        if type(value) is dict and value:
+            out.append(f"{indent}{name}:")
+            _mapping(value, indent + "  ", out)
+        elif type(value) is list and value:
+            out.append(f"{indent}{name}:")
+            _sequence(value, indent + "  ", out)
+        elif type(value) is dict or type(value) is list:
+            out.append(f"{indent}{name}: {'{}' if type(value) is dict else '[]'}")
+        elif type(value) is str and "\n" in value:
+            _literal(name, value, indent, out)
+        else:
+            out.append(f"{indent}{name}: {_scalar(value)}")
+
+
+def _sequence(items: list[Any], indent: str, out: list[str]) -> None:
+    """Items at `indent` + '- ' (ruamel's sequence indent 4, offset 2)."""
+    for item in items:
+        if type(item) is dict and item:
+            start = len(out)
+            _mapping(item, indent + "  ", out)
+            out[start] = f"{indent}- {out[start][len(indent) + 2 :]}"
+        elif type(item) is dict or type(item) is list:
+            if item:
+                raise _NotPlain  # a list in a list: rare, ruamel writes it
+            out.append(f"{indent}- {'{}' if type(item) is dict else '[]'}")
+        else:
+            out.append(f"{indent}- {_scalar(item)}")
+
+
+def _plain_dump(data: Any) -> str | None:
+    """dump_text's output for a non-empty dict of plain data, or None to ask ruamel."""
+    if type(data) is not dict or not data:
+        return None
+    out: list[str] = []
+    try:
+        _mapping(data, "", out)
+    except _NotPlain:
+        return None
+    # Ruamel folds a line at a space past the width; such lines are left to it.
+    if max(map(len, out)) > _WIDTH:
+        return None
+    return "\n".join(out) + "\n"
 
 
 def load_all_plain(text: str) -> list[Any]:

@@ -30,7 +30,8 @@ def configure(sub: Any) -> None:
         "--parallel",
         type=int,
         metavar="N",
-        help="VMs worked on at once (default: proxmox.parallel)",
+        help="at most N steps at once; boot backs off by itself while Proxmox is busy"
+        " (default: proxmox.parallel, 16)",
     )
     replace_options(parser)
     parser.add_argument(

@@ -24,12 +24,14 @@ def with_defaults(data: dict[str, Any]) -> dict[str, Any]:
     cluster.setdefault("initialized", False)
     out["network"].setdefault("search_domain", cluster["domain"])
     pve = out["proxmox"]
+    # parallel is a cap: boot starts this wide and backs off by itself while Proxmox is busy
+    # (proxmox/pacing.py), so the default is wide enough for a 3+10 lab to go all at once.
     for key, value in (
         ("port", 8006),
         ("verify_tls", True),
         ("seed_method", SeedMethod.ISO.value),
         ("clone", "linked"),
-        ("parallel", 4),
+        ("parallel", 16),
         ("ssh_user", "root"),
         ("ssh_port", 22),
         ("ha", False),

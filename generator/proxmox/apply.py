@@ -1,4 +1,4 @@
-"""Run a plan: VMs in parallel through a bounded pool, each VM's steps in order.
+"""Run a plan: VMs in parallel, each VM's steps in order, as many steps at once as PVE bears.
 
 One engine for every command that changes Proxmox: boot, destroy and prune
 (boot_job.Context) and template (template_job.TemplateJob). A command is a Job: a table of
@@ -8,6 +8,11 @@ A failed step is never blindly repeated. After a transient error (a lock's "got 
 a reset once Proxmox had answered, pveproxy's 595-597, a task that failed on its lock: see
 failures.classify) the VM is looked at again and re-planned, so a change that did take effect
 (an answer lost to a reset) is not made twice. A permanent error fails its VM at once.
+
+How many steps run at once is pacing's adaptive limit, `parallel` its cap. It gates steps,
+not whole VMs: only clones contend for the storage lock, so a VM doing its config, resize
+and start must not hold back another VM's clone, and a backed-off limit should still keep
+the lock busy. Re-planning reads are not gated: they are cheap and the client retries them.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from generator.proxmox.actions import Action, Plan, VMPlan
 from generator.proxmox.client import Client
 from generator.proxmox.failures import PveError
 from generator.proxmox.observe import VMFacts, read_vm
+from generator.proxmox.pacing import Gate, start
 
 
 class State(StrEnum):
@@ -120,16 +126,19 @@ def execute(job: Job, action: Action) -> None:
 
 
 # -- the engine --------------------------------------------------------------------------------
-def run_vm(job: Job, vm_plan: VMPlan) -> Outcome:
+def run_vm(job: Job, vm_plan: VMPlan, gate: Gate | None = None) -> Outcome:
+    """One VM's actions in order; each passes `gate` (by default: one step at a time)."""
+    gate = gate or serial_gate(job)
     actions = list(vm_plan.actions)
     done: list[str] = []
     failures = 0
     retry = job.client.retry
     while actions:
         action = actions[0]
-        job.progress(Event(vm_plan.name, action.kind, State.RUNNING))
         try:
-            execute(job, action)
+            with gate.step(action.kind):
+                job.progress(Event(vm_plan.name, action.kind, State.RUNNING))
+                execute(job, action)
         except PveError as exc:
             failures += 1
             if not exc.transient and action.kind in job.rechecked:
@@ -180,12 +189,27 @@ def _replan_with_retries(job: Job, vm_plan: VMPlan) -> list[Action]:
     raise AssertionError("unreachable")
 
 
-def apply_plan(job: Job, plan: Plan, parallel: int) -> tuple[Outcome, ...]:
-    """Run every VM's actions; VMs that fail are reported, the others still finish."""
+def gate_for(job: Job, parallel: int, vms: int) -> Gate:
+    """Starts at one step per VM (up to `parallel`). Task polling blurs anything shorter
+    than its longest interval, so no step is judged slow against less."""
+    return Gate(start(parallel, vms, floor=job.client.retry.task_poll_cap))
+
+
+def serial_gate(job: Job) -> Gate:
+    return gate_for(job, 1, 1)
+
+
+def apply_plan(
+    job: Job, plan: Plan, parallel: int, gate: Gate | None = None
+) -> tuple[Outcome, ...]:
+    """Run every VM's actions, at most `parallel` at once (fewer while Proxmox is busy);
+    VMs that fail are reported, the others still finish. `gate`: to watch the pace."""
     work = [vm for vm in plan.vms if vm.actions]
+    gate = gate or gate_for(job, parallel, len(work))
     outcomes: list[Outcome] = []
-    with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="boot") as pool:
-        futures = [(vm, pool.submit(run_vm, job, vm)) for vm in work]
+    workers = max(1, min(parallel, len(work)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="boot") as pool:
+        futures = [(vm, pool.submit(run_vm, job, vm, gate)) for vm in work]
         for vm, future in futures:
             try:
                 outcomes.append(future.result())

@@ -54,9 +54,10 @@ class Prepared(Lab):
     plan: Plan
 
 
-def check_reachable(client: Client) -> None:
+def check_reachable(client: Client) -> str:
+    """PVE's version, read once with no retries: a wrong address fails fast."""
     try:
-        client.call("GET", "version")
+        return str(client.call("GET", "version").get("version", "0"))
     except PveError as exc:
         if exc.transient:
             raise HomelabError(
@@ -69,8 +70,7 @@ def check_reachable(client: Client) -> None:
 def prepare(
     client: Client, cluster: Cluster, texts: Mapping[str, seeds.SeedTexts], prune: bool = False
 ) -> Prepared:
-    check_reachable(client)
-    observed = observe(client, cluster)
+    observed = observe(client, cluster, check_reachable(client))
     refs = {
         n.name: seeds.seed_ref(cluster, n, texts[n.name]) for n in cluster.nodes if n.name in texts
     }
@@ -93,8 +93,7 @@ def observe_from_disk(
 ) -> tuple[Client, Cluster, Observed]:
     cluster = load_cluster(directory, warn)
     client = connect(cluster, directory, env=env, warn=warn)
-    check_reachable(client)
-    return client, cluster, observe(client, cluster)
+    return client, cluster, observe(client, cluster, check_reachable(client))
 
 
 def require_sound(plan: Plan) -> None:
@@ -124,7 +123,7 @@ def still_unused(ctx: Context, planned: Plan) -> Plan:
     """The planned seed deletions that a fresh look at Proxmox still finds unused. Seeds go
     only after the VMs are done: a VM whose step failed, or whose running config still
     holds the old seed, keeps it, and a failed run never leaves a VM without its seed."""
-    fresh = observe(ctx.client, ctx.cluster)
+    fresh = observe(ctx.client, ctx.cluster, ctx.observed.version)
     unused = set(unused_seeds(ctx.cluster, fresh, ctx.refs))
     rows = []
     for row in planned.vms:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -184,6 +186,103 @@ def read_vm(client: Client, node: str, vmid: int, clone_wait: float = 120.0) -> 
         delay = min(delay * 1.5, 2.0)
 
 
+# Reads that go out at once: enough to overlap the round trips of a lab's VMs, few enough
+# not to crowd pveproxy's few worker processes (3 unless MAX_WORKERS says otherwise:
+# pve-manager PVE/Service/pveproxy.pm), whose event loops each serve many connections.
+READERS = 8
+
+# vm_config and vm_pending print a set `cipassword` as this, never the value itself.
+HIDDEN_PASSWORD = "**********"
+
+
+def _perl_true(value: object) -> bool:
+    return value is not None and str(value) not in ("", "0")
+
+
+def configs_from_pending(items: Iterable[dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]]:
+    """(config, current) as vm_config answers without and with `current=1`, rebuilt from
+    one vm_pending answer (qemu-server API2/Qemu.pm; pve-guest-common GuestHelpers.pm,
+    config_with_pending_array): the running values, then the pending ones applied and
+    pending deletions dropped as AbstractConfig.pm load_current_config does (only a key
+    whose value Perl holds true is dropped)."""
+    items = list(items)
+    current = {str(i["key"]): str(i["value"]) for i in items if i.get("value") is not None}
+    config = dict(current)
+    config.update({str(i["key"]): str(i["pending"]) for i in items if i.get("pending") is not None})
+    for item in items:
+        if item.get("delete") and _perl_true(config.get(str(item["key"]))):
+            del config[str(item["key"])]
+    for view in (config, current):
+        # vm_pending masks a pending password with a trailing blank: print it as vm_config does.
+        if "cipassword" in view:
+            view["cipassword"] = HIDDEN_PASSWORD
+    return config, current
+
+
+@dataclass(frozen=True)
+class VmReads:
+    """Reads under way for the VMs to look at (vmid -> host): per host, which of its VMs
+    run (vmlist: vmstatus, as live as vm_status); per VM, its config both with and
+    without the changes still pending (vm_pending)."""
+
+    hosts: dict[int, str]
+    listed: dict[str, Future[Any]]
+    pending: dict[int, Future[Any]]
+
+
+def start_vm_reads(pool: ThreadPoolExecutor, client: Client, hosts: dict[int, str]) -> VmReads:
+    listed = {h: pool.submit(client.get, f"nodes/{h}/qemu") for h in sorted(set(hosts.values()))}
+    pending = {
+        vmid: pool.submit(client.get, f"nodes/{host}/qemu/{vmid}/pending")
+        for vmid, host in sorted(hosts.items())
+    }
+    return VmReads(hosts, listed, pending)
+
+
+def _statuses(listed: Future[Any]) -> dict[int, str]:
+    return {int(v["vmid"]): str(v.get("status", "")) for v in listed.result() or []}
+
+
+def vm_facts(client: Client, reads: VmReads, vmid: int) -> VMFacts | None:
+    """A VM's facts as read_vm and with_running_config give them, from the reads."""
+    host = reads.hosts[vmid]
+    status = _statuses(reads.listed[host]).get(vmid)
+    try:
+        config, current = configs_from_pending(reads.pending[vmid].result())
+    except PveError as exc:
+        if "does not exist" in str(exc):
+            return None
+        raise
+    if status is None or config.get("lock") == "clone":
+        # Made or moved between the two reads, or a clone whose config is not written yet.
+        facts = read_vm(client, host, vmid)
+        return None if facts is None else with_running_config(client, facts)
+    running = current if status == "running" and current != config else None
+    return VMFacts(vmid, host, status, config, running)
+
+
+def finish_vm_reads(
+    client: Client, reads: VmReads
+) -> tuple[dict[int, VMFacts], frozenset[str], dict[int, str]]:
+    """(facts by vmid, hosts found down, vmid -> host of the VMs there). A host that
+    went down after /cluster/resources was read answers 595 for each of its VMs."""
+    vms: dict[int, VMFacts] = {}
+    down: set[str] = set()
+    unreachable: dict[int, str] = {}
+    for vmid, host in sorted(reads.hosts.items()):
+        try:
+            facts = vm_facts(client, reads, vmid)
+        except PveError as exc:
+            if not is_host_unreachable(exc):
+                raise
+            down.add(host)
+            unreachable[vmid] = host
+            continue
+        if facts is not None:
+            vms[vmid] = facts
+    return vms, frozenset(down), unreachable
+
+
 def read_node(client: Client, name: str, snippets_storage: str | None) -> NodeFacts | None:
     try:
         listed = client.get(f"nodes/{name}/storage")
@@ -218,23 +317,33 @@ def read_node(client: Client, name: str, snippets_storage: str | None) -> NodeFa
     return NodeFacts(name, storages, bridges, memory_free)
 
 
-def read_hosts(
-    client: Client, cluster: Cluster, snippets: str | None, offline: frozenset[str] = frozenset()
+def start_host_reads(
+    pool: ThreadPoolExecutor,
+    client: Client,
+    cluster: Cluster,
+    snippets: str | None,
+    offline: frozenset[str],
+) -> dict[str, Future[NodeFacts | None]]:
+    """read_node for every host to look at, each host's reads beside the others'. A host
+    /cluster/resources shows offline is not called (pveproxy would answer 595, which the
+    client retries as transient)."""
+    names = [name for name in pve_nodes(cluster) if name not in offline]
+    return {name: pool.submit(read_node, client, name, snippets) for name in names}
+
+
+def finish_host_reads(
+    cluster: Cluster, reads: dict[str, Future[NodeFacts | None]]
 ) -> dict[str, NodeFacts]:
-    """The facts of every host to look at. A host /cluster/resources shows offline is not
-    called (pveproxy would answer 595, which the client retries as transient). A listed
-    host that the Proxmox we talk to cannot reach all the same (595 "No route to host",
-    after the client's retries) is left out, so placement puts nothing new there and the
-    plan says so; proxmox.node and a pinned host stay errors, since the plan cannot do
-    without them."""
+    """The facts of every host read. A listed host that the Proxmox we talk to cannot
+    reach all the same (595 "No route to host", after the client's retries) is left out,
+    so placement puts nothing new there and the plan says so; proxmox.node and a pinned
+    host stay errors, since the plan cannot do without them."""
     pins = {n.proxmox_node for n in cluster.nodes}
     optional = set(cluster.proxmox.hosts) - pins - {cluster.proxmox.node}
     nodes = {}
-    for name in pve_nodes(cluster):
-        if name in offline:
-            continue
+    for name, read in reads.items():
         try:
-            found = read_node(client, name, snippets)
+            found = read.result()
         except PveError as exc:
             if isinstance(exc, Unreachable) or name not in optional:
                 raise
@@ -281,46 +390,50 @@ def is_host_unreachable(exc: PveError) -> bool:
     return not isinstance(exc, Unreachable) and exc.status == PROXY_CONNECT_FAILED
 
 
-def observe(client: Client, cluster: Cluster) -> Observed:
-    pve = cluster.proxmox
-    version = str(client.get("version").get("version", "0"))
-    permissions = client.get("access/permissions") or {}
-    snippets = pve.seed_storage if pve.seed_method == SeedMethod.SNIPPETS else None
-    # One read for the VMs on every host and which hosts are offline.
-    resources = client.get("cluster/resources") or []
-    offline = offline_hosts(resources)
-    nodes = read_hosts(client, cluster, snippets, offline)
-    by_vmid = {int(r["vmid"]): r for r in resources if r.get("type", "qemu") == "qemu"}
-    wanted = {n.vmid for n in cluster.nodes} | {pve.template_vmid}
+def to_look_at(cluster: Cluster, by_vmid: dict[int, dict[str, Any]]) -> dict[int, str]:
+    """vmid -> host of the VMs Proxmox lists that may be ours: the nodes', the template's,
+    and any tagged for this cluster (possible orphans: the ownership line decides)."""
+    wanted = {n.vmid for n in cluster.nodes} | {cluster.proxmox.template_vmid}
     for vmid, res in by_vmid.items():
         if naming.tagged_for(naming.parse_tags(res.get("tags")), cluster):
-            wanted.add(vmid)  # possible orphans: the ownership line decides
-    vms: dict[int, VMFacts] = {}
-    unreachable: dict[int, str] = {}
-    for vmid in sorted(wanted & by_vmid.keys()):
-        host = str(by_vmid[vmid]["node"])
-        if host in offline:
-            unreachable[vmid] = host
-            continue
-        try:
-            facts = read_vm(client, host, vmid)
-        except PveError as exc:
-            if not is_host_unreachable(exc):
-                raise
-            offline, unreachable[vmid] = offline | {host}, host
-            continue
-        if facts is not None:
-            vms[vmid] = facts
-    # A host found down while reading its VMs takes nothing new, and is asked nothing more.
-    nodes = {name: facts for name, facts in nodes.items() if name not in offline}
-    # A VM of ours on a host not listed (moved there by HA, or by hand): its host is read
-    # too, so the plan can check it and its seeds.
-    for host in sorted({vm.node for vm in vms.values()} - nodes.keys()):
-        if found := read_node(client, host, snippets):
-            nodes[host] = found
+            wanted.add(vmid)
+    return {vmid: str(by_vmid[vmid]["node"]) for vmid in sorted(wanted & by_vmid.keys())}
+
+
+def observe(client: Client, cluster: Cluster, version: str | None = None) -> Observed:
+    """`version`: PVE's, when the caller has just read it (core.check_reachable). Reads that
+    do not wait on each other go out together: a no-op run costs a few round trips, not one
+    per call."""
+    pve = cluster.proxmox
+    snippets = pve.seed_storage if pve.seed_method == SeedMethod.SNIPPETS else None
+    with ThreadPoolExecutor(READERS, thread_name_prefix="observe") as pool:
+        if version is None:
+            version = str(client.get("version").get("version", "0"))
+        asked = pool.submit(client.get, "access/permissions")
+        # One read for the VMs on every host and which hosts are offline.
+        resources = client.get("cluster/resources") or []
+        permissions = asked.result() or {}
+        offline = offline_hosts(resources)
+        by_vmid = {int(r["vmid"]): r for r in resources if r.get("type", "qemu") == "qemu"}
+        placed = to_look_at(cluster, by_vmid)
+        unreachable = {vmid: host for vmid, host in placed.items() if host in offline}
+        reachable = {vmid: host for vmid, host in placed.items() if host not in offline}
+        host_reads = start_host_reads(pool, client, cluster, snippets, offline)
+        vm_reads = start_vm_reads(pool, client, reachable)
+        nodes = finish_host_reads(cluster, host_reads)
+        vms, down, lost = finish_vm_reads(client, vm_reads)
+        offline, unreachable = offline | down, dict(sorted({**unreachable, **lost}.items()))
+        # A host found down while reading its VMs takes nothing new, and is asked nothing
+        # more.
+        nodes = {name: facts for name, facts in nodes.items() if name not in offline}
+        # A VM of ours on a host not listed (moved there by HA, or by hand): its host is read
+        # too, so the plan can check it and its seeds.
+        for host in sorted({vm.node for vm in vms.values()} - nodes.keys()):
+            if found := read_node(client, host, snippets):
+                nodes[host] = found
+        found_seeds = pool.map(lambda host: read_seeds(client, cluster, host), list(nodes))
+        seeds = dict(zip(nodes, found_seeds, strict=True))
     template = vms.pop(pve.template_vmid, None)
-    vms = {vmid: with_running_config(client, facts) for vmid, facts in vms.items()}
-    seeds = {n: read_seeds(client, cluster, n) for n in nodes}
     others = other_clusters_nodes(cluster, list(by_vmid.values()))
     copies = read_host_templates(client, cluster, list(by_vmid.values()), offline)
     ha = read_ha(client, cluster, resources, major_minor(version) >= (9, 0))

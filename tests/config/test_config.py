@@ -51,7 +51,7 @@ def test_one_server_defaults_fill_every_optional_field() -> None:
     assert cluster.api_host == ipaddress.IPv4Address("10.0.0.11")
     assert cluster.proxmox.seed_method == "iso"
     assert cluster.proxmox.clone == "linked"
-    assert cluster.proxmox.parallel == 4
+    assert cluster.proxmox.parallel == 16
     assert cluster.cluster.git.branch == "main"
     assert cluster.cluster.git.private is False
     assert cluster.network.search_domain == "lab.example.com"

@@ -416,6 +416,8 @@ SENT: dict[tuple[str, str], list[dict[str, str]]] = {
     ],
     ("GET", "/nodes/{node}/qemu/{vmid}/config"): [{**VM, "current": "1"}],
     ("GET", "/nodes/{node}/qemu/{vmid}/status/current"): [VM],
+    ("GET", "/nodes/{node}/qemu"): [{"node": "pve"}],
+    ("GET", "/nodes/{node}/qemu/{vmid}/pending"): [VM],
     # What `homelab-gen template` sends for every image it offers, on pc and on q35.
     ("POST", "/nodes/{node}/qemu"): [
         {"node": "pve", **create_params(TEMPLATE_CLUSTER, source, f"local:import/{name}")}

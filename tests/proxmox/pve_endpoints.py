@@ -72,6 +72,10 @@ TABLE: dict[tuple[str, str], Endpoint] = {
     ("GET", "/nodes/{node}/qemu/{vmid}/status/current"): _e(
         "", f"{_QEMU}, vm_status", "running or stopped"
     ),
+    ("GET", "/nodes/{node}/qemu"): _e("", f"{_QEMU}, vmlist", "which of a host's VMs run"),
+    ("GET", "/nodes/{node}/qemu/{vmid}/pending"): _e(
+        "", f"{_QEMU}, vm_pending", "observe a VM: its config with and without pending changes"
+    ),
     ("POST", "/nodes/{node}/qemu"): _e(
         "vmid name ostype machine cpu cores memory agent serial0 vga scsihw scsi0 ide2 scsi1"
         " boot net0 tags description",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,25 +114,28 @@ def test_a_host_just_gone_is_offline_too(
 
 
 def test_a_host_that_drops_after_the_cluster_read_is_offline_too(tmp_path: Path) -> None:
-    """/cluster/resources still shows pve2 online, but reading its VM's config answers
-    pveproxy's 595 (the host went down in between): that VM is unreachable, not an error,
-    and the plan touches nothing of it."""
+    """/cluster/resources still shows pve2 online, but reading its VMs answers pveproxy's
+    595 (the host went down in between): that VM is unreachable, not an error, and the
+    plan touches nothing of it."""
     from generator.proxmox import core
     from tests.fakes.pve import ApiError, Request, make_tls
     from tests.fakes.pve.harness import boot, client_for, make_cluster, seed_texts
     from tests.fakes.pve.routes import ROUTES
 
-    template = "/nodes/{node}/qemu/{vmid}/config"
-    original = next(h for m, t, h in ROUTES if (m, t) == ("GET", template))
+    vm_reads = ("/nodes/{node}/qemu", "/nodes/{node}/qemu/{vmid}")
     down = {"now": False}
 
-    def config(pve: FakePVE, req: Request) -> object:
-        if down["now"] and req.params["node"] == "pve2":
-            raise ApiError(595, "No route to host")
-        return original(pve, req)
+    def dropped(original: Any) -> Any:
+        def route(pve: FakePVE, req: Request) -> object:
+            if down["now"] and req.params["node"] == "pve2":
+                raise ApiError(595, "No route to host")
+            return original(pve, req)
+
+        return route
 
     state = cluster_state(secrets.token_hex(16), templates=(("pve1", "shared"),))
-    routes = [("GET", template, config), *ROUTES]
+    reads = [("GET", t, dropped(h)) for m, t, h in ROUTES if m == "GET" and t.startswith(vm_reads)]
+    routes = [*reads, *ROUTES]
     with FakePVE(state, make_tls(tmp_path / "tls"), routes) as fake:
         cluster = make_cluster(
             fake, 3, 0, node="pve1", nodes=list(HOSTS), storage="shared", seed_storage="shared"

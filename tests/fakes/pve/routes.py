@@ -393,12 +393,14 @@ def vm_list(pve: FakePVE, req: Request) -> Any:
 
 def current_config(vm: Vm, current: bool) -> dict[str, Any]:
     """pve-guest-common AbstractConfig.pm, load_current_config: pending values applied
-    and pending deletions dropped, unless `current`."""
+    and pending deletions dropped (only a value Perl holds true: not "" nor "0"), unless
+    `current`."""
     config = dict(vm.config)
     if not current:
         config.update(vm.pending)
         for key in vm.pending_delete:
-            config.pop(key, None)
+            if config.get(key) is not None and str(config[key]) not in ("", "0"):
+                del config[key]
     return config
 
 
@@ -413,6 +415,34 @@ def vm_config(pve: FakePVE, req: Request) -> Any:
         if config.get("cipassword"):
             config["cipassword"] = "**********"
         return {**config, "digest": config_digest(vm)}
+
+
+def vm_pending(pve: FakePVE, req: Request) -> Any:
+    """qemu-server API2/Qemu.pm, vm_pending, through pve-guest-common GuestHelpers.pm
+    config_with_pending_array: one item per key of the config (its value, and its pending
+    value or deletion if any), then per key only pending; a set `cipassword` masked (the
+    pending one with a trailing blank). The fake keeps no forced deletions: `delete` is 1."""
+    with pve.lock:
+        vm = pve.vm(req.params["node"], req.int("vmid"))
+        pending = dict(vm.pending)
+        deleted = list(vm.pending_delete)
+        if vm.config.get("cipassword") is not None:
+            config = {**vm.config, "cipassword": "**********"}
+        else:
+            config = dict(vm.config)
+        if pending.get("cipassword") is not None:
+            pending["cipassword"] = "********** "
+        out: list[dict[str, Any]] = []
+        for key, value in config.items():
+            item: dict[str, Any] = {"key": key, "value": value}
+            if pending.get(key) is not None:
+                item["pending"] = pending.pop(key)
+            if key in deleted:
+                deleted.remove(key)
+                item["delete"] = 1
+            out.append(item)
+        out += [{"key": k, "pending": v} for k, v in pending.items() if v is not None]
+        return out + [{"key": k, "delete": 1} for k in deleted]
 
 
 def vm_status(pve: FakePVE, req: Request) -> Any:
@@ -1144,6 +1174,7 @@ ROUTES: list[Route] = [
     ("GET", "/nodes/{node}/network", network),
     ("GET", "/nodes/{node}/qemu", vm_list),
     ("GET", "/nodes/{node}/qemu/{vmid}/config", vm_config),
+    ("GET", "/nodes/{node}/qemu/{vmid}/pending", vm_pending),
     ("POST", "/nodes/{node}/qemu/{vmid}/config", config_async),
     ("PUT", "/nodes/{node}/qemu/{vmid}/config", config_sync),
     ("POST", "/nodes/{node}/qemu/{vmid}/clone", clone),

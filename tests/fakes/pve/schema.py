@@ -105,6 +105,7 @@ FALLBACK: dict[tuple[str, str], dict[str, Any]] = {
         "current": _BOOL,
         "snapshot": _STR,
     },
+    ("GET", "/nodes/{node}/qemu/{vmid}/pending"): {"node": _NODE, "vmid": _VMID},
     ("POST", "/nodes/{node}/qemu/{vmid}/config"): _VM_CONFIG,
     ("PUT", "/nodes/{node}/qemu/{vmid}/config"): _VM_CONFIG,
     ("POST", "/nodes/{node}/qemu/{vmid}/clone"): {
