@@ -101,7 +101,5 @@ def preparation_seed(cluster: Cluster) -> dict[str, str]:
     return {
         "user-data": user,
         "meta-data": render_template(TEMPLATES, "meta-data.yaml.j2", data=meta),
-        "network-config": render_template(
-            TEMPLATES, "network-config.yaml.j2", data=network_data()
-        ),
+        "network-config": render_template(TEMPLATES, "network-config.yaml.j2", data=network_data()),
     }

@@ -237,7 +237,7 @@ def run_commands(cluster: Cluster, units: list[str]) -> list[str]:
     # neither waits for them nor sees their failures (they fail until the network is up).
     for unit in units:
         commands += [f"systemctl enable {unit}", f"systemctl start --no-block {unit}"]
-    return [*commands, f'[ -z "${{packages_failed:-}}" ] || exit 1']
+    return [*commands, '[ -z "${packages_failed:-}" ] || exit 1']
 
 
 def login_user(cluster: Cluster) -> dict[str, Any]:

@@ -15,9 +15,9 @@ from generator.config.model import COMPONENT_NAMES, COMPONENTS, Cluster
 from generator.errors import HomelabError
 from generator.proxmox import seediso
 from generator.render import bootstrap, prepared, render_all
-from generator.render.prepared import PACKAGES_SCRIPT
 from generator.render.k3s import CONFIG_PATH, INSTALL_UNIT_PATH
 from generator.render.manifests import MANIFESTS_DIR
+from generator.render.prepared import PACKAGES_SCRIPT
 from generator.render.seeds import node_seed, render_seeds
 from generator.render.templating import HEADER
 from generator.secrets import Secrets
