@@ -17,15 +17,15 @@ from generator import cli
 from generator.config.model import Cluster
 from generator.environment import TOKEN_ENV
 from generator.errors import HomelabError
+from generator.proxmox import core, template_job
 from generator.proxmox import template as tpl
-from generator.proxmox import template_job
 from generator.proxmox.actions import Kind, Plan
 from generator.proxmox.images import IMAGES, choose_source
 from generator.proxmox.template_marks import mark
 from generator.proxmox.template_prepare import Preparation
 from generator.render.prepared import preparation_seed
 from tests.fakes.pve import TEMPLATE_VMID, FakePVE
-from tests.fakes.pve.harness import boot, client_for, cluster_yaml, make_cluster
+from tests.fakes.pve.harness import boot, client_for, cluster_yaml, make_cluster, seed_texts
 from tests.fakes.pve.state import Vm
 from tests.fakes.pve.template_routes import RemoteImage, running_template_fake, sha
 
@@ -222,3 +222,21 @@ def test_cli_template_prepare(
     assert cli.main([*args[:-1], "--dry-run"]) == 0
     assert "nothing to do" in capsys.readouterr().out
     assert len(booted) == 1
+
+
+def test_plan_notes_nodes_that_fall_back_to_the_download(fake: FakePVE) -> None:
+    cluster = make_cluster(fake, 1, 1)
+    _powers_off(fake)
+    _apply(fake, cluster, _prep(cluster))
+    assert not any("falls back" in w for w in _boot_plan(fake, cluster).warnings)
+    newer = replace(cluster, cluster=replace(cluster.cluster, k3s_version="v1.34.1+k3s1"))
+    warnings = _boot_plan(fake, newer).warnings
+    notes = [w for w in warnings if "falls back to the download" in w]
+    assert len(notes) == len(cluster.nodes)
+    assert notes[0].startswith(f"{cluster.nodes[0].name}: template 9000 is prepared with K3s")
+
+
+def _boot_plan(fake: FakePVE, cluster: Cluster) -> Plan:
+    """What `plan` shows: boot's plan, nothing applied."""
+    client = client_for(fake, cluster)
+    return core.prepare(client, cluster, seed_texts(cluster)).plan
