@@ -3,8 +3,9 @@
 observe -> plan (data) -> apply, like boot, with boot's plan types and engine (apply.py).
 The plan is one row of at most four actions: download the image onto the seed storage
 (`download-url`, content `import`), delete a half-made template of ours, create the VM
-importing the image (`import-from`), convert it to a template. Anything else at the
-template's VMID is left alone.
+importing the image (`import-from`), convert it to a template; with `--prepare`, the VM
+boots once with a preparation seed before the convert (template_prepare). Anything else at
+the template's VMID is left alone.
 
 Here: the facts, how they are read and the plan (pure). What the VM is lives in
 template_vm, the token's privileges in template_access, the apply in template_job.
