@@ -37,6 +37,12 @@ def test_a_prepared_template_boots_with_no_fetch(
     # The same seed on the plain image does reach for the network (and finds none).
     assert plain.k3s_installed is None
     assert "raw.githubusercontent.com" in plain.traffic.dns
+    # The preparation seed itself, on an image that holds the layout already (it cannot
+    # download here): nothing fetched again, cloud-init cleaned, powered off on its own.
+    done = prepared.preparation_boot(layout, tmp_path / "preparation")
+    _show(request, f"preparation seed: powered itself off after {done.powered_off} s")
+    assert done.powered_off is not None, "the preparation did not power the VM off"
+    assert done.machine_id == b"" and done.cloud_state == []
 
 
 def _show(request: pytest.FixtureRequest, *lines: str) -> None:

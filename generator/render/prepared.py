@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from generator.config.model import Cluster
 from generator.render import k3s
-from generator.render.templating import render_template
+from generator.render.templating import HEADER, render_template
 
 TEMPLATES = "cloud-init"
 IMAGES = "k3s-airgap-images-amd64.tar.zst"
@@ -69,6 +69,8 @@ def user_data_dict(cluster: Cluster) -> dict[str, Any]:
     """No login user and no secret: the seed only readies the image, then powers it off."""
     return {
         "hostname": HOSTNAME,
+        # Some images lack the en_US.UTF-8 that cloud-init sets by default.
+        "locale": "C.UTF-8",
         "disable_root": True,
         "ssh_pwauth": False,
         "write_files": [
@@ -86,10 +88,10 @@ def user_data_dict(cluster: Cluster) -> dict[str, Any]:
     }
 
 
-def network_data() -> dict[str, Any]:
-    """DHCP on the template's one NIC: it has no address of its own in cluster.yaml."""
-    nic = {"match": {"name": "e*"}, "dhcp4": True}
-    return {"network": {"version": 2, "ethernets": {"nic": nic}}}
+# No network config: the template has no address of its own in cluster.yaml, and
+# cloud-init's fallback (DHCP on the first NIC) works with every renderer, where a v2
+# `match: name:` glob is netplan's alone. Checked under QEMU: DHCP, address, route.
+NETWORK_CONFIG = f"{HEADER}\n# (empty: cloud-init's fallback, DHCP on the first NIC)\n"
 
 
 def preparation_seed(cluster: Cluster) -> dict[str, str]:
@@ -101,5 +103,5 @@ def preparation_seed(cluster: Cluster) -> dict[str, str]:
     return {
         "user-data": user,
         "meta-data": render_template(TEMPLATES, "meta-data.yaml.j2", data=meta),
-        "network-config": render_template(TEMPLATES, "network-config.yaml.j2", data=network_data()),
+        "network-config": NETWORK_CONFIG,
     }

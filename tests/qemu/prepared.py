@@ -18,6 +18,9 @@ Every packet the VM sends is captured (qemu's filter-dump on the NIC): the proof
 TCP connection is opened (DNS retried over TCP aside) and no name is looked up but the
 time servers' (systemd-timesyncd).
 
+The preparation seed itself is booted on the prepared image too: it must find K3s in
+place, fetch nothing, run `cloud-init clean` and power the VM off on its own.
+
     python -m tests.qemu.prepared [--workdir DIR]   # boots plain, then prepared; prints timings
 """
 
@@ -314,9 +317,51 @@ def main(argv: list[str] | None = None) -> int:
     installer = "K3s's own install.sh" if layout.real_installer else "the stand-in install.sh"
     print(f"stand-in K3s binary sha256 {layout.binary_sha256}; {installer}")
     prove_prepared(layout, target(NODE), ready, binary_digest(layout, folder))
+    done = preparation_boot(layout, folder / "preparation")
+    print(f"preparation seed on the prepared layout: {done}")
+    assert done.powered_off is not None and done.machine_id == b"" and not done.cloud_state
     print(f"OK: 0 fetches on the prepared image; files kept in {folder}")
     return 0
 
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# -- the preparation seed itself ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Preparation:
+    powered_off: float | None  # seconds; None when it was still running at the deadline
+    machine_id: bytes
+    cloud_state: list[str]  # what is left in /var/lib/cloud
+
+
+def preparation_boot(layout: Layout, folder: Path, timeout: float = 400) -> Preparation:
+    """The preparation seed on an image that already holds the layout (it cannot download
+    here): it must find K3s in place, fetch nothing, clean cloud-init and power off alone."""
+    from generator.render.prepared import preparation_seed
+    from tests.qemu.cluster import qemu_cluster
+
+    folder.mkdir(parents=True, exist_ok=True)
+    disk = Disk.over(layout.image, folder)
+    iso = write_seed_iso(preparation_seed(qemu_cluster()), folder)
+    mac = "52:54:00:12:34:56"
+    powered_off = None
+    with booted(layout.image, disk, iso, mac, "pc", folder / "serial-boot1.log") as running:
+        try:
+            running.process.wait(timeout)
+            powered_off = time.monotonic() - running.started
+        except subprocess.TimeoutExpired:
+            pass
+    raw = folder / "after.raw"
+    subprocess.run(["qemu-img", "convert", "-O", "raw", str(disk.path), str(raw)], check=True)
+    machine_id = _debugfs(raw, "cat /etc/machine-id")
+    listing = _debugfs(raw, "ls -p /var/lib/cloud").decode()
+    left = [line.split("/")[5] for line in listing.splitlines() if line.count("/") >= 6]
+    raw.unlink()
+    return Preparation(powered_off, machine_id, [n for n in left if n not in (".", "..")])
+
+
+def _debugfs(raw: Path, command: str) -> bytes:
+    done = subprocess.run(["debugfs", "-R", command, str(raw)], capture_output=True, check=True)
+    return done.stdout
