@@ -39,6 +39,13 @@ def configure(sub: Any) -> None:
         help="also give each other host of proxmox.nodes its own copy of the template, for"
         " a template on storage only its host reads (not needed on shared storage)",
     )
+    parser.add_argument(
+        "--prepare",
+        action="store_true",
+        help="boot the new template once to install the packages and cluster.k3s_version"
+        " (K3s's air-gap layout), so nodes skip apt and the K3s download at first boot;"
+        " it needs DHCP and internet on proxmox.bridge",
+    )
     yes_option(parser)
     parser.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
 
@@ -59,10 +66,12 @@ def run(args: argparse.Namespace) -> int:
         core.check_reachable(client)
         main = hosts.Target(cluster, None, tpl.observe_template(client, cluster))
         copies, offline = hosts.observe_copies(client, cluster) if args.all_hosts else ([], [])
+    prep = _preparation(cluster) if args.prepare else None
     if args.all_hosts:
-        plan, targets = hosts.plan_all_hosts(cluster, source, main, copies, offline, explicit)
+        plan, targets = hosts.plan_all_hosts(cluster, source, main, copies, offline, explicit, prep)
     else:
-        plan, targets = tpl.plan_template(cluster, source, main.facts, explicit), [main]
+        plan = tpl.plan_template(cluster, source, main.facts, explicit, prep)
+        targets = [main]
     note = None if args.all_hosts else hosts.hosts_note(cluster, main.facts)
     _show(plan, tpl.describe, [note] if note else [])
     if plan.problems:
@@ -75,11 +84,19 @@ def run(args: argparse.Namespace) -> int:
         return 1
     with spinner():
         template_job.apply_targets(
-            client, source, plan, targets, progress=_progress, explicit=explicit
+            client, source, plan, targets, progress=_progress, explicit=explicit, preparation=prep
         )
     made = ", ".join(str(t.cluster.proxmox.template_vmid) for t in targets)
     print(f"template(s) {made} ready; next: homelab-gen boot")
     return 0
+
+
+def _preparation(cluster: Any) -> Any:
+    """The preparation seed, rendered here: the Proxmox side never renders (layers)."""
+    from generator.proxmox.template_prepare import Preparation
+    from generator.render.prepared import preparation_seed
+
+    return Preparation(cluster.cluster.k3s_version, preparation_seed(cluster))
 
 
 def _show(plan: Any, describe: Any, notes: list[str]) -> None:

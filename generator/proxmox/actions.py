@@ -25,6 +25,10 @@ class Kind(StrEnum):
     DOWNLOAD = "download"  # template: the cloud image onto the seed storage
     CREATE = "create"  # template: the VM, importing the image
     CONVERT = "convert"  # template: the VM into a template
+    # template --prepare (template_prepare), between CREATE and CONVERT; START starts it.
+    PREPARE_SEED = "prepare-seed"  # the preparation seed CD in the cloud-init drive's slot
+    WAIT_STOPPED = "wait-stopped"  # the VM powers itself off once prepared
+    RECORD = "record"  # the cloud-init drive back, the K3s version in the description
     # Node lifecycle (generator.lifecycle), on the Kubernetes side of a replaced or removed VM.
     DRAIN = "drain"  # cordon, then evict its pods as PodDisruptionBudgets allow
     LEAVE_ETCD = "leave-etcd"  # a server's etcd member removed while it still runs

@@ -27,6 +27,7 @@ from generator.proxmox.pveconfig import (
 )
 from generator.proxmox.seediso import SETTINGS_DIGITS
 from generator.proxmox.seeds import SeedRef, is_seed_of
+from generator.proxmox.template_marks import PREPARED, mark
 
 SEED_ROW = "unused seed: no VM of the cluster uses it"
 
@@ -250,6 +251,7 @@ def make_plan(
     rows, seed_warnings = plan_seed_cleanup(cluster, observed, refs, vms)
     vms += rows
     warnings += seed_warnings
+    warnings += download_notes(cluster, observed, vms, hosts)
     for node in cluster.nodes:
         if (
             use_full_clone(cluster, observed, hosts[node.name])
@@ -260,6 +262,25 @@ def make_plan(
                 " using a full clone"
             )
     return Plan(tuple(vms), (), tuple(dict.fromkeys(warnings)), unreachable)
+
+
+def download_notes(
+    cluster: Cluster, observed: Observed, vms: Sequence[VMPlan], hosts: Mapping[str, str]
+) -> list[str]:
+    """A node cloned from a template prepared for another K3s version (template --prepare)
+    installs with the download, as from an unprepared one: its seed decides at first boot."""
+    wanted, notes = cluster.cluster.k3s_version, []
+    for row in vms:
+        if not any(a.kind == Kind.CLONE for a in row.actions) or row.name not in hosts:
+            continue
+        source = clone_source(cluster, observed, hosts[row.name]) or observed.template
+        baked = mark(source.description, PREPARED) if source else None
+        if source is not None and baked is not None and baked != wanted:
+            notes.append(
+                f"{row.name}: template {source.vmid} is prepared with K3s {baked}, not"
+                f" cluster.k3s_version {wanted}; it falls back to the download at first boot"
+            )
+    return notes
 
 
 def cut_off(cluster: Cluster, observed: Observed, hosts: Mapping[str, str]) -> dict[str, str]:

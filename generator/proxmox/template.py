@@ -3,8 +3,9 @@
 observe -> plan (data) -> apply, like boot, with boot's plan types and engine (apply.py).
 The plan is one row of at most four actions: download the image onto the seed storage
 (`download-url`, content `import`), delete a half-made template of ours, create the VM
-importing the image (`import-from`), convert it to a template. Anything else at the
-template's VMID is left alone.
+importing the image (`import-from`), convert it to a template; with `--prepare`, the VM
+boots once with a preparation seed before the convert (template_prepare). Anything else at
+the template's VMID is left alone.
 
 Here: the facts, how they are read and the plan (pure). What the VM is lives in
 template_vm, the token's privileges in template_access, the apply in template_job.
@@ -25,7 +26,21 @@ from generator.proxmox.observe import NodeFacts, VMFacts, major_minor, read_node
 from generator.proxmox.preflight import template_problems
 from generator.proxmox.template_access import grant_commands, missing_privileges
 from generator.proxmox.template_marks import copy_of, may_be_ours
-from generator.proxmox.template_vm import Marks, image_of, image_volid, is_ours, manual_commands
+from generator.proxmox.template_prepare import (
+    Preparation,
+    fresh_steps,
+    prepared_version,
+    resumed_steps,
+    version_note,
+)
+from generator.proxmox.template_vm import (
+    Marks,
+    create_params,
+    image_of,
+    image_volid,
+    is_ours,
+    manual_commands,
+)
 
 MIN_VERSION = (8, 4)  # download-url with content=import
 ROW = "template"  # the plan's one row; its notes are the commands to run by hand instead
@@ -52,6 +67,16 @@ def describe(action: Action) -> str:
         return "download {} -> {} ({})".format(*shown)
     if action.kind == Kind.CREATE:
         return f"create VM from {action.param('import')}"
+    if action.kind == Kind.PREPARE_SEED:
+        return (
+            f"attach the preparation seed for K3s {action.param('k3s')} ({action.param('volid')})"
+        )
+    if action.kind == Kind.START:
+        return "start it: it installs the packages and K3s, then powers itself off"
+    if action.kind == Kind.WAIT_STOPPED:
+        return "wait until it has powered off"
+    if action.kind == Kind.RECORD:
+        return f"put the cloud-init drive back; record K3s {action.param('k3s')}"
     return action.kind
 
 
@@ -106,7 +131,11 @@ def _refused(cluster: Cluster, reason: str, *problems: str) -> Plan:
 
 
 def _existing(
-    cluster: Cluster, source: Source, facts: TemplateFacts, explicit: bool
+    cluster: Cluster,
+    source: Source,
+    facts: TemplateFacts,
+    explicit: bool,
+    prep: Preparation | None = None,
 ) -> Plan | None:
     """The plan when something already sits at the VMID, or None to build from scratch."""
     vm, vmid = facts.vm, cluster.proxmox.template_vmid
@@ -129,7 +158,11 @@ def _existing(
             )  # fmt: skip
         ours = is_ours(vm, facts.marks)
         made = f"made by homelab-gen from {image_of(vm)}" if ours else "made by hand"
-        return Plan((_row(cluster, f"template {vmid} exists ({made}) and is usable"),))
+        baked = prepared_version(vm)
+        made += f", prepared with K3s {baked}" if baked else ""
+        note = version_note(cluster, vm, asked=prep is not None)
+        row = _row(cluster, f"template {vmid} exists ({made}) and is usable")
+        return Plan((row,), (), (note,) if note else ())
     if not is_ours(vm, facts.marks):
         return _refused(
             cluster, "taken",
@@ -139,6 +172,10 @@ def _existing(
         )  # fmt: skip
     if vm.boot_disk is not None:
         convert = Action(Kind.CONVERT, vmid, vm.node)
+        steps = resumed_steps(cluster, vm, prep)
+        if steps:
+            return Plan((_row(cluster, "finish: prepare and convert the half-made VM",
+                              (*steps, convert)),))  # fmt: skip
         return Plan((_row(cluster, "finish: convert the half-made VM", (convert,)),))
     return None  # ours, half-made without its disk: delete and build again
 
@@ -160,7 +197,9 @@ def _taken_hint(vmid: int) -> str:
     )
 
 
-def _build_actions(cluster: Cluster, source: Source, facts: TemplateFacts) -> list[Action]:
+def _build_actions(
+    cluster: Cluster, source: Source, facts: TemplateFacts, prep: Preparation | None = None
+) -> list[Action]:
     pve = cluster.proxmox
     vmid, volid = pve.template_vmid, image_volid(cluster, source)
     actions: list[Action] = []
@@ -170,25 +209,32 @@ def _build_actions(cluster: Cluster, source: Source, facts: TemplateFacts) -> li
         actions.append(Action(Kind.DOWNLOAD, vmid, pve.node, params))
     if facts.vm is not None:
         actions.append(Action(Kind.DELETE, vmid, facts.vm.node))
-    actions += [
-        Action(Kind.CREATE, vmid, pve.node, (("import", volid),)),
-        Action(Kind.CONVERT, vmid, pve.node),
-    ]
+    actions.append(Action(Kind.CREATE, vmid, pve.node, (("import", volid),)))
+    if prep is not None:
+        actions += fresh_steps(cluster, create_params(cluster, source, volid, facts.marks), prep)
+    actions.append(Action(Kind.CONVERT, vmid, pve.node))
     return actions
 
 
 def plan_template(
-    cluster: Cluster, source: Source, facts: TemplateFacts, explicit: bool = False
+    cluster: Cluster,
+    source: Source,
+    facts: TemplateFacts,
+    explicit: bool = False,
+    prep: Preparation | None = None,
 ) -> Plan:
     """One row, named ROW; its notes are the commands to run by hand when we must refuse.
-    `explicit`: the user named the image, so a template of another image is a conflict."""
-    existing = _existing(cluster, source, facts, explicit)
+    `explicit`: the user named the image, so a template of another image is a conflict.
+    `prep`: `--prepare`, the template boots once with this preparation before CONVERT."""
+    existing = _existing(cluster, source, facts, explicit, prep)
     if existing is not None and (existing.problems or existing.is_noop):
         return existing
     row = existing.vms[0] if existing else _row(cluster, "create")
-    steps = row.actions or tuple(_build_actions(cluster, source, facts))
+    steps = row.actions or tuple(_build_actions(cluster, source, facts, prep))
     builds = any(a.kind in (Kind.DOWNLOAD, Kind.CREATE) for a in steps)
     problems = _place_problems(cluster, facts) if builds else []
+    if any(a.kind == Kind.PREPARE_SEED for a in steps):
+        problems += _seed_iso_problems(cluster, facts)
     manual: list[str] = []
     if builds and facts.major_minor < MIN_VERSION:
         problems.insert(
@@ -231,3 +277,17 @@ def _place_problems(cluster: Cluster, facts: TemplateFacts) -> list[str]:
     if pve.bridge not in node.bridges:
         problems.append(f"bridge '{pve.bridge}' does not exist on {pve.node}")
     return problems
+
+
+def _seed_iso_problems(cluster: Cluster, facts: TemplateFacts) -> list[str]:
+    """The preparation seed goes up as an ISO, whatever proxmox.seed_method says."""
+    pve = cluster.proxmox
+    seed = facts.node.storages.get(pve.seed_storage) if facts.node else None
+    if seed is None or "iso" in seed.content:
+        return []  # a missing storage is _place_problems' to report
+    content = ",".join(sorted(seed.content | {"iso"}))
+    return [
+        f"seed storage '{pve.seed_storage}' does not accept 'iso' content, where --prepare"
+        f" puts its preparation seed; allow it with: pvesm set {pve.seed_storage}"
+        f" --content {content}"
+    ]

@@ -35,6 +35,16 @@ def required_privileges(cluster: Cluster, steps: Sequence[Action]) -> list[tuple
         needed.append((f"/sdn/zones/localnetwork/{pve.bridge}", "SDN.Use"))
     if kinds & {Kind.CONVERT, Kind.DELETE}:
         needed.append((vm_path, "VM.Allocate"))
+    if Kind.PREPARE_SEED in kinds:
+        needed.append((f"/storage/{pve.seed_storage}", "Datastore.AllocateTemplate"))
+    if kinds & {Kind.PREPARE_SEED, Kind.RECORD}:
+        cd_privs = ("VM.Config.CDROM", "VM.Config.Cloudinit", "VM.Config.Options")
+        needed += [(vm_path, p) for p in cd_privs]
+        needed.append((f"/storage/{pve.storage}", "Datastore.AllocateSpace"))
+        # RECORD deletes the preparation seed once the cloud-init drive is back.
+        needed.append((f"/storage/{pve.seed_storage}", "Datastore.Allocate"))
+    if kinds & {Kind.START, Kind.WAIT_STOPPED}:
+        needed += [(vm_path, "VM.PowerMgmt"), (vm_path, "VM.Audit")]
     return list(dict.fromkeys(needed))
 
 

@@ -27,6 +27,7 @@ from generator.proxmox.clone_source import local_storages
 from generator.proxmox.images import Source
 from generator.proxmox.observe import offline_hosts
 from generator.proxmox.template import TemplateFacts, observe_template, plan_template
+from generator.proxmox.template_prepare import Preparation
 from generator.proxmox.template_vm import Marks, image_of, is_ours, source_of
 
 
@@ -130,30 +131,33 @@ def plan_all_hosts(
     copies: Sequence[Target],
     offline: Sequence[str] = (),
     explicit: bool = False,
+    prep: Preparation | None = None,
 ) -> tuple[Plan, list[Target]]:
-    """One row per template to make, main first, and the targets the rows belong to."""
-    first = plan_template(main.cluster, source, main.facts, explicit)
+    """One row per template to make, main first, and the targets the rows belong to;
+    `prep` (--prepare) prepares each of them."""
+    first = plan_template(main.cluster, source, main.facts, explicit, prep)
     if serves_every_host(cluster, main.facts):
         note = (
             f"template {cluster.proxmox.template_vmid} is on shared storage: every host clones"
             " it with target=, so --all-hosts makes no copies"
         )
-        return replace(first, warnings=(note,)), [main]
+        return replace(first, warnings=(*first.warnings, note)), [main]
     rows, problems = list(first.vms), list(first.problems)
     warnings = [
         f"{host} is offline: its template is made when it is back (run this command again)"
         for host in offline
-    ]
+    ] + list(first.warnings)
     fetched = _fetched(main, first)
     for target in copies:
         facts = replace(target.facts, images=target.facts.images | fetched)
-        planned = plan_template(target.cluster, source, facts, explicit)
+        planned = plan_template(target.cluster, source, facts, explicit, prep)
         rows += [replace(row, name=f"template on {target.host}") for row in planned.vms]
         problems += planned.problems
+        warnings += planned.warnings
         fetched |= _fetched(target, planned)
     builds = any(a.kind == Kind.CREATE for row in rows[1:] for a in row.actions)
     mismatch = _image_problem(cluster, source, main.facts) if builds and not explicit else None
     if mismatch:
         problems.append(mismatch)
-    plan = Plan(tuple(rows), tuple(dict.fromkeys(problems)), tuple(warnings))
+    plan = Plan(tuple(rows), tuple(dict.fromkeys(problems)), tuple(dict.fromkeys(warnings)))
     return plan, [main, *copies]

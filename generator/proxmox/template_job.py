@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from generator.config.model import Cluster
-from generator.proxmox import apply
+from generator.proxmox import apply, template_prepare
 from generator.proxmox.actions import Action, Kind, Plan, VMPlan
 from generator.proxmox.client import Client
 from generator.proxmox.failures import PveError
@@ -16,6 +16,7 @@ from generator.proxmox.images import Fetch, Source, fetch_https, resolve
 from generator.proxmox.observe import VMFacts
 from generator.proxmox.template import observe_template, plan_template
 from generator.proxmox.template_hosts import Target
+from generator.proxmox.template_prepare import Preparation
 from generator.proxmox.template_vm import Marks, create_params, is_ours
 
 TemplateFailed = apply.StepFailed  # one engine, one failure
@@ -30,8 +31,10 @@ class TemplateJob:
     fetch: Fetch = fetch_https
     explicit: bool = False
     marks: Marks = None  # a host's copy of the template (template_hosts)
+    preparation: Preparation | None = None  # --prepare (template_prepare)
     # A delete that failed on a half-made VM already gone is moot: the fresh plan says so.
-    rechecked: ClassVar[frozenset[str]] = frozenset({Kind.DELETE})
+    # So is a start whose VM already runs: an answer lost, the preparation boot under way.
+    rechecked: ClassVar[frozenset[str]] = frozenset({Kind.DELETE, Kind.START})
 
     @property
     def executors(self) -> Mapping[str, apply.Executor]:
@@ -50,7 +53,7 @@ class TemplateJob:
         """A fresh plan; a VM still locked by the create task whose answer we lost is
         waited for (the engine retries a transient error)."""
         facts = observe_template(self.client, self.cluster, self.marks)
-        again = plan_template(self.cluster, self.source, facts, self.explicit)
+        again = plan_template(self.cluster, self.source, facts, self.explicit, self.preparation)
         if facts.vm is not None and facts.vm.lock:
             raise PveError("; ".join(again.problems), transient=True)
         if again.problems:
@@ -103,6 +106,7 @@ EXECUTORS: Mapping[str, apply.Executor] = {
     Kind.DELETE: apply.delete_vm,  # with TemplateJob.refusal as its ownership check
     Kind.CREATE: _create,
     Kind.CONVERT: apply.vm_task("POST", "/template"),
+    **template_prepare.EXECUTORS,
 }
 
 
@@ -116,12 +120,13 @@ def apply_template(
     fetch: Fetch = fetch_https,
     explicit: bool = False,
     marks: Marks = None,
+    preparation: Preparation | None = None,
 ) -> tuple[str, ...]:
     """Run the plan through the engine: after a transient error it looks again and
     re-plans, so a step that did take effect (its answer lost to a reset) is not made twice."""
     if plan.problems:
         raise TemplateFailed("pre-flight found problems; nothing was changed")
-    job = TemplateJob(client, cluster, source, progress, fetch, explicit, marks)
+    job = TemplateJob(client, cluster, source, progress, fetch, explicit, marks, preparation)
     return tuple(kind for row in plan.vms for kind in apply.run_vm(job, row).steps)
 
 
@@ -134,6 +139,7 @@ def apply_targets(
     progress: apply.Progress = lambda event: None,
     fetch: Fetch = fetch_https,
     explicit: bool = False,
+    preparation: Preparation | None = None,
 ) -> tuple[str, ...]:
     """`template --all-hosts`: each row with the job of its own template, one after the
     other, so an image downloaded onto a shared seed storage is there for the next."""
@@ -141,6 +147,8 @@ def apply_targets(
         raise TemplateFailed("pre-flight found problems; nothing was changed")
     steps: list[str] = []
     for row, target in zip(plan.vms, targets, strict=True):
-        job = TemplateJob(client, target.cluster, source, progress, fetch, explicit, target.marks)
+        job = TemplateJob(
+            client, target.cluster, source, progress, fetch, explicit, target.marks, preparation
+        )
         steps += apply.run_vm(job, row).steps if row.actions else ()
     return tuple(steps)

@@ -35,3 +35,27 @@ def copy_of(description: str) -> tuple[int, str] | None:
     found = dict(p.split("=", 1) for p in first.split() if "=" in p)
     vmid, host = found.get("copy-of", ""), found.get("host", "")
     return (int(vmid), host) if vmid.isdigit() and host else None
+
+
+# `template --prepare` (template_prepare): `preparing=<K3s version>` while the preparation
+# boot is under way, then `k3s=<K3s version>`, the version baked into the image.
+PREPARING = "preparing"
+PREPARED = "k3s"
+
+
+def mark(description: str, key: str) -> str | None:
+    """A `key=value` of a template's first description line; None when absent."""
+    first = description.splitlines()[0] if description else ""
+    if not first.startswith(DESCRIPTION_HEAD):
+        return None
+    found = dict(p.split("=", 1) for p in first.split() if "=" in p)
+    return found.get(key)
+
+
+def with_mark(description: str, key: str, value: str | None) -> str:
+    """The description with `key=value` on its first line (value None: without it)."""
+    first, *rest = description.splitlines() or [""]
+    words = [w for w in first.split() if not w.startswith(f"{key}=")]
+    if value is not None:
+        words.append(f"{key}={value}")
+    return "\n".join([" ".join(words), *rest])

@@ -23,6 +23,14 @@ INSTALL_UNIT = "homelab-gen-k3s-install.service"
 INSTALL_UNIT_PATH = f"/etc/systemd/system/{INSTALL_UNIT}"
 # Written once install.sh succeeded; the unit is skipped on later boots.
 INSTALLED_MARKER = "/var/lib/homelab-gen/k3s-installed"
+# A template prepared by `template --prepare` (render/prepared.py), in K3s's air-gap layout:
+# the marker (`key=value` lines: k3s_version, installer_sha256, packages), the binary where
+# install.sh looks with INSTALL_K3S_SKIP_DOWNLOAD, the images K3s imports at start, and a
+# copy of install.sh.
+PREPARED_MARKER = "/var/lib/homelab-gen/prepared"
+PREPARED_BINARY = "/usr/local/bin/k3s"
+PREPARED_IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
+PREPARED_INSTALLER = "/var/lib/homelab-gen/k3s/install.sh"
 
 # What K3s exposes for Prometheus, shared by the K3s config (seeds) and the chart values.
 # K3s runs every control-plane component in one process, so kube-prometheus-stack's default
@@ -205,6 +213,9 @@ def install_script(cluster: Cluster, node: Node) -> str:
         exec_mode="server" if node.is_server else "agent",
         service=service_name(node),
         marker=INSTALLED_MARKER,
+        prepared_marker=PREPARED_MARKER,
+        prepared_binary=PREPARED_BINARY,
+        prepared_installer=PREPARED_INSTALLER,
     )
 
 

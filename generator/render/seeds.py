@@ -18,7 +18,7 @@ from typing import Any
 from generator import naming, yamlio
 from generator.config.model import Cluster, Node
 from generator.errors import HomelabError
-from generator.render import bootstrap, calico, charts, k3s
+from generator.render import bootstrap, calico, charts, k3s, prepared
 from generator.render.manifests import MANIFESTS_DIR, first_server_manifests
 from generator.render.output import RenderedFile
 from generator.render.templating import HEADER, render_template
@@ -164,9 +164,7 @@ def network_config(cluster: Cluster, host: Host) -> str:
 
 
 def packages(cluster: Cluster) -> list[str]:
-    # Longhorn's prerequisites are on every node whatever the switch says, so turning Longhorn
-    # on later is a commit that Flux completes alone (cloud-init never runs again).
-    return ["qemu-guest-agent", "curl", "ca-certificates", "open-iscsi", "nfs-common"]
+    return prepared.packages()
 
 
 def write_file(path: str, content: str, permissions: str) -> dict[str, str]:
@@ -225,6 +223,9 @@ def run_commands(cluster: Cluster, units: list[str]) -> list[str]:
     # qemu-guest-agent's unit is static (udev starts it when the virtio port appears), so it
     # can only be started, not enabled; starting it again is harmless.
     commands = [
+        # Only what is missing, so a prepared template fetches nothing; a failure fails
+        # runcmd at its end (one shell script), once the units below are started anyway.
+        f"{prepared.PACKAGES_SCRIPT} || packages_failed=1",
         "systemctl start qemu-guest-agent",
         "systemctl enable --now iscsid",
         # multipathd may already have claimed disks before write_files ran; images without it
@@ -236,7 +237,7 @@ def run_commands(cluster: Cluster, units: list[str]) -> list[str]:
     # neither waits for them nor sees their failures (they fail until the network is up).
     for unit in units:
         commands += [f"systemctl enable {unit}", f"systemctl start --no-block {unit}"]
-    return commands
+    return [*commands, '[ -z "${packages_failed:-}" ] || exit 1']
 
 
 def login_user(cluster: Cluster) -> dict[str, Any]:
@@ -255,6 +256,7 @@ def login_user(cluster: Cluster) -> dict[str, Any]:
 def user_data_dict(cluster: Cluster, secrets: Secrets, node: Node, host: Host) -> dict[str, Any]:
     files = k3s_files(cluster, secrets, node, host)
     files.append(write_file(MULTIPATH_BLACKLIST_PATH, MULTIPATH_BLACKLIST, "0644"))
+    files.append(write_file(prepared.PACKAGES_SCRIPT, prepared.packages_script(), "0755"))
     units = [k3s.INSTALL_UNIT]
     if any(f["path"] == bootstrap.UNIT_PATH for f in files):
         units.append(bootstrap.UNIT)
@@ -270,9 +272,11 @@ def user_data_dict(cluster: Cluster, secrets: Secrets, node: Node, host: Host) -
         "users": [login_user(cluster)],
         "disable_root": True,
         "ssh_pwauth": False,
-        # A non-empty package list already makes cloud-init refresh the index first.
+        # No `packages:` here: cloud-init's module refreshes the index whenever its list is
+        # not empty (cc_package_update_upgrade_install, handle), a download even on a prepared
+        # template; the packages script installs only what is missing instead. An upgrade
+        # refreshes and downloads, prepared or not.
         "package_upgrade": cluster.vm.upgrade_packages,
-        "packages": packages(cluster),
         "write_files": files,
         "runcmd": run_commands(cluster, units),
     }

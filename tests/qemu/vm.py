@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +89,7 @@ def qemu_argv(
     agent_socket: Path,
     serial_log: Path,
     cpus: int = 1,
+    extra: Sequence[str] = (),
 ) -> list[str]:
     argv = [
         "qemu-system-x86_64",
@@ -111,6 +112,7 @@ def qemu_argv(
         "-chardev", f"socket,id=qga0,path={agent_socket},server=on,wait=off",
         "-device", "virtio-serial-pci",
         "-device", "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0",
+        *extra,
     ]  # fmt: skip
     return argv
 
@@ -139,12 +141,14 @@ def booted(
     serial_log: Path,
     cpus: int = 1,
     timeout: float = BOOT_TIMEOUT,
+    extra: Sequence[str] = (),
 ) -> Iterator[Running]:
-    """Start the VM and yield once its guest agent answers; power it off on the way out."""
+    """Start the VM and yield once its guest agent answers; power it off on the way out.
+    `extra`: more qemu arguments (a network capture, say)."""
     # A unix socket path must stay short (108 bytes), so it lives in its own short folder.
     sockets = Path(tempfile.mkdtemp(prefix="qga-"))
     agent_socket = sockets / "qga.sock"
-    argv = qemu_argv(image, disk, seed_iso, mac, machine, agent_socket, serial_log, cpus)
+    argv = qemu_argv(image, disk, seed_iso, mac, machine, agent_socket, serial_log, cpus, extra)
     serial_log.write_text("")
     started = time.monotonic()
     qemu_log = serial_log.with_name(serial_log.stem + ".qemu.log")

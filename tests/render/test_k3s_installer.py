@@ -15,6 +15,7 @@ from tests.render.seed_clusters import cluster_from, fixture_cluster, fixture_da
 
 FAKE = b"#!/bin/sh\necho not the real install.sh\n"
 START = "# --- installer check ---\n"
+END = "# --- end installer check ---\n"
 CALL = 'check_installer "$workdir/install.sh"\n'
 
 
@@ -25,10 +26,11 @@ def script_with(monkeypatch: pytest.MonkeyPatch, digest: str | None) -> str:
 
 
 def check_block(script: str) -> str:
-    """The rendered check, from its marker to the line that calls it."""
+    """The rendered check between its markers, then the line that calls it on the download."""
     start = script.index(START)
-    end = script.index(CALL, start) + len(CALL)
-    return script[start:end]
+    end = script.index(END, start) + len(END)
+    assert script.index(CALL) > end
+    return script[start:end] + CALL
 
 
 def run_check(
@@ -54,7 +56,8 @@ def test_the_rendered_script_checks_install_sh_before_running_it(
     assert 'sha256sum "$1"' in check
     assert f"exit {k3s.INSTALLER_MISMATCH_EXIT}" in check
     # The check comes after the download and before install.sh runs.
-    assert script.index("curl ") < script.index(CALL) < script.index('sh "$workdir/install.sh"')
+    run = 'run_installer "$workdir/install.sh"'
+    assert script.index("curl ") < script.index(CALL) < script.index(run)
     assert k3s.installer_url(k3s.K3S_INSTALLER_TAG) in script
     cluster = fixture_cluster("seeds-ha")
     unit = k3s.install_unit(cluster, cluster.nodes[-1])

@@ -14,9 +14,10 @@ from generator import naming, yamlio
 from generator.config.model import COMPONENT_NAMES, COMPONENTS, Cluster
 from generator.errors import HomelabError
 from generator.proxmox import seediso
-from generator.render import bootstrap, render_all
+from generator.render import bootstrap, prepared, render_all
 from generator.render.k3s import CONFIG_PATH, INSTALL_UNIT_PATH
 from generator.render.manifests import MANIFESTS_DIR
+from generator.render.prepared import PACKAGES_SCRIPT
 from generator.render.seeds import node_seed, render_seeds
 from generator.render.templating import HEADER
 from generator.secrets import Secrets
@@ -267,7 +268,8 @@ def test_metrics_are_bound_on_every_node_and_control_plane_on_servers() -> None:
 def test_longhorns_prerequisites_are_on_every_node() -> None:
     for name, cluster in (("seeds-ha", "k3s-agent-1"), ("seeds-single", "tiny-2")):
         seed = user_data(seeds_of(fixture_cluster(name))[cluster])
-        assert {"open-iscsi", "nfs-common"} <= set(seed["packages"]), name
+        packages = next(f for f in seed["write_files"] if f["path"] == PACKAGES_SCRIPT)
+        assert "open-iscsi nfs-common;" in packages["content"], name
         assert "systemctl enable --now iscsid" in seed["runcmd"], name
         reconfigure = [c for c in seed["runcmd"] if "multipathd reconfigure" in c]
         assert reconfigure == [
@@ -299,7 +301,10 @@ def test_host_login_and_packages() -> None:
     assert ha["manage_etc_hosts"] is True
     assert ha["locale"] == "C.UTF-8"
     assert ha["package_upgrade"] is False
-    assert "qemu-guest-agent" in ha["packages"]
+    assert "packages" not in ha  # cloud-init's module would run apt-get update
+    assert ha["runcmd"][0] == f"{PACKAGES_SCRIPT} || packages_failed=1"
+    assert ha["runcmd"][-1] == '[ -z "${packages_failed:-}" ] || exit 1'
+    assert "qemu-guest-agent" in prepared.packages()
     assert "systemctl start qemu-guest-agent" in ha["runcmd"]
     (user,) = ha["users"]
     assert user["lock_passwd"] is True and user["sudo"] == "ALL=(ALL) NOPASSWD:ALL"

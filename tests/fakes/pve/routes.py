@@ -909,6 +909,7 @@ def _update(
     params, delete, revert = changes
     warnings: list[str] = []
     vm = _load_and_check(pve, req)
+    params = _new_cloudinit_drives(pve, vm, params)
     for opt in revert:
         if opt in vm.config:
             params = {**params, opt: vm.config[opt]}
@@ -922,6 +923,36 @@ def _update(
     else:
         apply_pending(vm)
     return warnings
+
+
+def _has_cloudinit(drives: dict[str, Any], skip: str) -> str | None:
+    """qemu-server QemuConfig.pm, has_cloudinit: another drive that is a cloud-init one."""
+    for key, value in sorted(drives.items()):
+        if key != skip and DISK_KEYS.match(key) and drive_is_cloudinit(str(value)):
+            return key
+    return None
+
+
+def _new_cloudinit_drives(pve: FakePVE, vm: Vm, params: dict[str, str]) -> dict[str, str]:
+    """qemu-server API2/Qemu.pm $create_disks, its `cloudinit` volname branch, as
+    update_vm_api runs it on new drive values: one cloud-init drive per VM, allocated as
+    vm-<vmid>-cloudinit (qcow2 on a storage with a path) and attached as a CD."""
+    out = dict(params)
+    for key, value in params.items():
+        volume = drive_options(str(value))[0]
+        storage, _, volname = volume.partition(":")
+        if not DISK_KEYS.match(key) or volname != "cloudinit":
+            continue
+        taken = _has_cloudinit(vm.config, key) or _has_cloudinit(vm.pending, key)
+        if taken:
+            raise ApiError(500, f"{key} - cloud-init drive is already attached at '{taken}'")
+        store = pve.state.nodes[vm.node].storages.get(storage)
+        if store is None:
+            raise ApiError(500, f"storage '{storage}' does not exist")
+        block = store.path is None
+        name = f"vm-{vm.vmid}-cloudinit" if block else f"{vm.vmid}/vm-{vm.vmid}-cloudinit.qcow2"
+        out[key] = f"{storage}:{name},media=cdrom"
+    return out
 
 
 def config_async(pve: FakePVE, req: Request) -> Any:
