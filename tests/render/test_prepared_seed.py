@@ -153,7 +153,9 @@ def test_the_packages_script_installs_only_what_is_missing(tmp_path: Path) -> No
     result = _run(prepared.packages_script(), tmp_path, bin_dir)
     assert result.returncode == 0, result.stderr
     apt = [c for c in (bin_dir / "calls").read_text().splitlines() if c.startswith("apt-get")]
-    assert apt[0] == "apt-get update"
+    # apt waits for a lock apt-daily may hold at first boot, as cloud-init's install does
+    assert apt[0] == "apt-get -o DPkg::Lock::Timeout=300 update"
+    assert apt[1].startswith("apt-get -o DPkg::Lock::Timeout=300 ")
     assert apt[1].endswith("install open-iscsi nfs-common")
 
 
