@@ -18,6 +18,7 @@ import pytest
 from tests.qemu import image
 from tests.qemu.cluster import qemu_cluster, target
 from tests.qemu.prove import Plan, Timings, prove_all
+from tests.qemu.report import show
 from tests.qemu.vm import Machine
 
 pytestmark = pytest.mark.qemu
@@ -63,7 +64,7 @@ def outcomes(
 ) -> dict[str, Timings | BaseException]:
     plans = {name: Plan(target(name), machine, reboot) for name, (machine, reboot) in PLANS.items()}
     folder: Path = tmp_path_factory.mktemp("qemu")
-    _show(request, f"booting {', '.join(plans)} under QEMU (TCG); serial logs in {folder}")
+    show(request, f"booting {', '.join(plans)} under QEMU (TCG); serial logs in {folder}")
     started = time.monotonic()
     found = prove_all(vm_image, plans, folder)
     lines = [f"all boots took {time.monotonic() - started:.0f} s"]
@@ -71,19 +72,8 @@ def outcomes(
         lines.insert(0, f"built the image in {vm_image.build_seconds:.0f} s")
     lines += [f"{name} on {PLANS[name][0]}: {outcome}" for name, outcome in found.items()
               if isinstance(outcome, Timings)]  # fmt: skip
-    _show(request, *lines)
+    show(request, *lines)
     return found
-
-
-def _show(request: pytest.FixtureRequest, *lines: str) -> None:
-    """Timings on the terminal even under -q: the tier's speed is measured, not asserted."""
-    capture = request.config.pluginmanager.getplugin("capturemanager")
-    report = request.config.pluginmanager.getplugin("terminalreporter")
-    if capture is None or report is None:
-        return
-    with capture.global_and_fixture_disabled():
-        for line in lines:
-            report.write_line(f"qemu: {line}")
 
 
 @pytest.mark.parametrize(

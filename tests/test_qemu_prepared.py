@@ -13,6 +13,7 @@ import pytest
 
 from tests.qemu import image, prepared
 from tests.qemu.cluster import target
+from tests.qemu.report import show
 
 pytestmark = pytest.mark.qemu
 
@@ -30,7 +31,7 @@ def test_a_prepared_template_boots_with_no_fetch(
     except image.ImageUnavailable as exc:
         pytest.skip(f"no cached VM image and cannot build one: {exc}")
     plain, ready, layout = prepared.run(tmp_path)
-    _show(request, f"{prepared.NODE} plain: {plain}", f"{prepared.NODE} prepared: {ready}")
+    show(request, f"{prepared.NODE} plain: {plain}", f"{prepared.NODE} prepared: {ready}")
     prepared.prove_prepared(
         layout, target(prepared.NODE), ready, prepared.binary_digest(layout, tmp_path)
     )
@@ -40,17 +41,6 @@ def test_a_prepared_template_boots_with_no_fetch(
     # The preparation seed itself, on an image that holds the layout already (it cannot
     # download here): nothing fetched again, cloud-init cleaned, powered off on its own.
     done = prepared.preparation_boot(layout, tmp_path / "preparation")
-    _show(request, f"preparation seed: powered itself off after {done.powered_off} s")
+    show(request, f"preparation seed: powered itself off after {done.powered_off} s")
     assert done.powered_off is not None, "the preparation did not power the VM off"
     assert done.machine_id == b"" and done.cloud_state == []
-
-
-def _show(request: pytest.FixtureRequest, *lines: str) -> None:
-    """Timings on the terminal even under -q: measured, not asserted."""
-    capture = request.config.pluginmanager.getplugin("capturemanager")
-    report = request.config.pluginmanager.getplugin("terminalreporter")
-    if capture is None or report is None:
-        return
-    with capture.global_and_fixture_disabled():
-        for line in lines:
-            report.write_line(f"qemu: {line}")
