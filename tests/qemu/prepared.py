@@ -324,10 +324,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 # -- the preparation seed itself ----------------------------------------------------------------
 @dataclass(frozen=True)
 class Preparation:
@@ -365,3 +361,7 @@ def preparation_boot(layout: Layout, folder: Path, timeout: float = 400) -> Prep
 def _debugfs(raw: Path, command: str) -> bytes:
     done = subprocess.run(["debugfs", "-R", command, str(raw)], capture_output=True, check=True)
     return done.stdout
+
+
+if __name__ == "__main__":
+    sys.exit(main())
