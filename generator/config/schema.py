@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import hashlib
-import json
 import logging
 import re
 from functools import cache
@@ -17,11 +15,6 @@ from typing import Any
 from generator import yamlio
 
 SCHEMA_PATH = Path(__file__).with_name("cluster_schema.yaml")
-# Parsing the schema with pure-Python ruamel took ~16 ms of every run (a sixth of a 53-node
-# render's work), so a JSON copy ships beside it. The copy names the sha256 of the YAML it was
-# made from and is used only while that matches: an edited schema is parsed afresh (slower,
-# never wrong) until write_preparsed() refreshes the copy, which a test asks for.
-PREPARSED_PATH = SCHEMA_PATH.with_suffix(".json")
 
 TYPE_NAMES = {
     "str": "a string",
@@ -39,38 +32,9 @@ _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 @cache
 def rules() -> dict[str, Any]:
     """The schema as plain data; read once, since normalising and every message consult it."""
-    text = SCHEMA_PATH.read_text()
-    preparsed = _preparsed(text)
-    return _parsed(text) if preparsed is None else preparsed
-
-
-def _parsed(text: str) -> dict[str, Any]:
-    loaded = yamlio.to_plain(yamlio.load_text(text, str(SCHEMA_PATH)))
+    loaded = yamlio.to_plain(yamlio.load_text(SCHEMA_PATH.read_text(), str(SCHEMA_PATH)))
     assert isinstance(loaded, dict)
     return loaded
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _preparsed(text: str) -> dict[str, Any] | None:
-    """The JSON copy's rules, when it was made from exactly this schema text."""
-    try:
-        stored = json.loads(PREPARSED_PATH.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(stored, dict) or stored.get("schema_sha256") != _digest(text):
-        return None
-    found = stored.get("rules")
-    return found if isinstance(found, dict) else None
-
-
-def write_preparsed() -> None:
-    """Refresh cluster_schema.json from cluster_schema.yaml, after editing the schema."""
-    text = SCHEMA_PATH.read_text()
-    stored = {"schema_sha256": _digest(text), "rules": _parsed(text)}
-    PREPARSED_PATH.write_text(json.dumps(stored, indent=1) + "\n")
 
 
 def schema_problems(data: Any) -> list[str]:
